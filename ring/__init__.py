@@ -1,0 +1,1 @@
+"""The ring: partition math, the offline RingBuilder and the runtime Ring."""
