@@ -32,14 +32,14 @@ WEIGHTS = ((1000, 2), (2000, 5), (4000, 3))  # (weight, relative frequency): a m
 METRICS = (
     ("initial rebalance, wall s", ("initial", "wall_s"), "{:.2f}"),
     ("initial rebalance, CPU s", ("initial", "cpu_s"), "{:.2f}"),
-    ("initial balance %", ("initial", "balance"), "{:.3f}"),
-    ("initial dispersion %", ("initial", "dispersion"), "{:.3f}"),
+    ("initial balance %", ("initial", "balance"), "{:.4f}"),
+    ("initial dispersion %", ("initial", "dispersion"), "{:.4f}"),
     ("remove-10% rebalance, wall s", ("remove", "wall_s"), "{:.2f}"),
     ("remove-10% rebalance, CPU s", ("remove", "cpu_s"), "{:.2f}"),
     ("remove-10% moved part-replicas", ("remove", "moved"), "{:.0f}"),
     ("  of which had to move", ("must_move",), "{:.0f}"),
-    ("remove-10% balance %", ("remove", "balance"), "{:.3f}"),
-    ("remove-10% dispersion %", ("remove", "dispersion"), "{:.3f}"),
+    ("remove-10% balance %", ("remove", "balance"), "{:.4f}"),
+    ("remove-10% dispersion %", ("remove", "dispersion"), "{:.4f}"),
     ("peak RSS after rebalances, MiB", ("peak_rss_build_mib",), "{:.0f}"),
     ("peak RSS at exit, MiB", ("peak_rss_mib",), "{:.0f}"),
     ("ring file load, s", ("ring_load_s",), "{:.3f}"),
@@ -129,7 +129,7 @@ def table(medians: dict) -> str:
     lines = [f"{'median':32} {'torus':>10} {'swift':>10} {'torus/swift':>12}"]
     for label, _path, fmt in METRICS:
         torus, swift = medians["torus"][label], medians["swift"][label]
-        ratio = f"{torus / swift:.2f}" if swift else "-"
+        ratio = f"{torus / swift:.3f}" if swift else "-"
         lines.append(f"{label:32} {fmt.format(torus):>10} {fmt.format(swift):>10} {ratio:>12}")
     return "\n".join(lines)
 
