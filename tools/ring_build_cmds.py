@@ -8,6 +8,7 @@ for rebalance, nothing worth saving), 2 error.  Errors are raised as
 from __future__ import annotations
 
 import os
+import re
 from array import array
 from datetime import timedelta
 
@@ -171,11 +172,17 @@ def cmd_validate(files: BuilderFiles, argv: list[str]) -> int:
 
 def cmd_dispersion(files: BuilderFiles, argv: list[str]) -> int:
     args = split_args(argv, flags={"-v": "verbose", "--verbose": "verbose"})
-    if args.positional:
-        raise ValueError("dispersion takes no arguments besides -v/--verbose")
+    if len(args.positional) > 1:
+        raise ValueError("dispersion takes one tier filter at most: dispersion [<regex>] [-v]")
+    tier_filter = args.positional[0] if args.positional else None
+    if tier_filter:
+        try:
+            re.compile(tier_filter)
+        except re.error as exc:
+            raise ValueError(f"invalid tier filter {tier_filter!r}: {exc}") from None
     if not files.builder.ever_rebalanced:
         raise ValueError(f"{files.builder_path} has not been rebalanced yet; rebalance first")
-    lines, at_risk = dispersion_report(files.builder, "verbose" in args.flags)
+    lines, at_risk = dispersion_report(files.builder, "verbose" in args.flags, tier_filter)
     print("\n".join(lines))
     return EXIT_WARNING if at_risk else EXIT_OK
 

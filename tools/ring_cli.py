@@ -71,7 +71,7 @@ COMMANDS: dict[str, Command] = {
     "rebalance": Command(build.cmd_rebalance, "[--seed S] [--force]"),
     "pretend_min_part_hours_passed": Command(build.cmd_pretend_min_part_hours_passed, ""),
     "validate": Command(build.cmd_validate, ""),
-    "dispersion": Command(build.cmd_dispersion, "[-v|--verbose]"),
+    "dispersion": Command(build.cmd_dispersion, "[<tier regex>] [-v|--verbose]"),
     "write_ring": Command(build.cmd_write_ring, "(BUILDER_FILE minus .builder, plus .ring)"),
     "write_builder": Command(build.cmd_write_builder, "[min_part_hours] (rebuild from the ring)"),
 }

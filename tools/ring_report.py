@@ -9,6 +9,7 @@ they expect.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
@@ -110,7 +111,8 @@ def ring_file_status(builder: RingBuilder, ring_path: str) -> str:
         return f"Ring file {ring_path} not found, probably it hasn't been written yet"
     try:
         on_disk = ringfile.read(ring_path)
-    except (RingError, OSError) as exc:
+    except (RingError, ValueError, TypeError, AttributeError, OSError) as exc:
+        # Only a status line: a bad ring file must not stop the summary of a good builder.
         return f"Ring file {ring_path} is invalid: {exc}"
     if builder.ever_rebalanced and on_disk == builder.get_ring():
         return f"Ring file {ring_path} is up-to-date"
@@ -144,10 +146,14 @@ def tier_risk(counts: Sequence[int], allowed: float) -> tuple[int, float]:
     return placed, (100.0 * at_risk / placed if placed else 0.0)
 
 
-def dispersion_report(builder: RingBuilder, verbose: bool) -> tuple[list[str], bool]:
+def dispersion_report(
+    builder: RingBuilder, verbose: bool, tier_filter: str | None = None
+) -> tuple[list[str], bool]:
     """The report's lines, and whether any tier has partition-replicas at risk.
 
-    Without ``verbose`` only tiers with replicas at risk are listed.
+    Without ``verbose`` only tiers with replicas at risk are listed;
+    ``tier_filter`` (a regular expression matched at the start of tier names,
+    as in Swift) narrows the report to, say, zones: ``r\\d+z\\d+$``.
     """
     report = builder.dispersion_report(with_graph=True)
     width = max(len(c) for c in report.graph.values()) if report.graph else 1
@@ -157,6 +163,8 @@ def dispersion_report(builder: RingBuilder, verbose: bool) -> tuple[list[str], b
         allowed = report.max_replicas[tier]
         placed, risk = tier_risk(counts, allowed)
         name = tier_name(builder, tier)
+        if tier_filter and not re.match(tier_filter, name):
+            continue
         worst = max(worst, (risk, name), key=lambda w: w[0])
         if verbose or risk > 0:
             rows.append([name, str(placed), f"{risk:.2f}", f"{allowed:g}", *map(str, counts)])
