@@ -14,6 +14,8 @@ TIER_NAMES = ("region", "zone", "host", "device")
 
 def validate_ip(ip: str) -> str:
     """Return ``ip`` normalised; raise ``ValueError`` if it is not an address."""
+    if not isinstance(ip, str):
+        raise TypeError(f"an IP address must be a string, not {type(ip).__name__}")
     try:
         return str(ipaddress.ip_address(ip.strip("[]")))
     except ValueError:
@@ -56,8 +58,15 @@ class Device:
         object.__setattr__(self, "replication_ip", validate_ip(self.replication_ip))
         validate_port(self.port)
         validate_port(self.replication_port)
+        for name in ("device", "meta"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(
+                    f"{name} must be a string, not {type(getattr(self, name)).__name__}"
+                )
         if not self.device or "/" in self.device or self.device.strip() != self.device:
             raise ValueError(f"invalid device name {self.device!r}")
+        if isinstance(self.weight, bool) or not isinstance(self.weight, int | float):
+            raise TypeError(f"weight must be a number, not {type(self.weight).__name__}")
         weight = float(self.weight)
         if not weight >= 0.0 or weight == float("inf"):
             raise ValueError(f"invalid weight {self.weight!r}: must be a finite number >= 0")

@@ -50,13 +50,7 @@ class BuilderFiles:
                     f"builder file {self.builder_path} does not exist "
                     f"(make one with: torus ring {self.builder_path} create ...)"
                 )
-            try:
-                self._builder = RingBuilder.load(self.builder_path, clock=self.clock)
-            except (TypeError, AttributeError) as exc:
-                # The decoder should turn every fault into RingFormatError, but a device field
-                # of the wrong JSON type (e.g. "ip": null) still escapes as these; an operator
-                # gets one line, not a traceback.  Narrow on purpose: load only.
-                raise ValueError(f"builder file {self.builder_path} is corrupt: {exc}") from None
+            self._builder = RingBuilder.load(self.builder_path, clock=self.clock)
         return self._builder
 
     def create(self, builder: RingBuilder) -> None:

@@ -175,7 +175,7 @@ def with_null_ip(data: bytes) -> bytes:
         (lambda data: b"", ["truncated"]),
         (lambda data: b"not a builder file at all", ["bad magic"]),
         (lambda data: data[:20] + bytes(20) + data[40:], ["corrupt compressed body"]),
-        (with_null_ip, ["is corrupt"]),
+        (with_null_ip, ["device 0 is invalid", "must be a string"]),
     ],
 )
 def test_a_corrupt_builder_file_is_one_error_line(
