@@ -173,11 +173,14 @@ def build_plan(tree: TierTree, replicas: float, overload: float) -> ReplicaPlan:
     )
 
 
-def parts_wanted(tree: TierTree, plan: ReplicaPlan, total_slots: int) -> dict[int, int]:
+def parts_wanted(tree: TierTree, plan: ReplicaPlan, total_slots: int, parts: int) -> dict[int, int]:
     """Whole partition-replicas each device should hold, adding up to ``total_slots``.
 
     Split top-down by target with the largest-remainder method, so every
     tier's count is its exact share rounded, and the counts always add up.
+    A leftover unit goes first to a tier that can take it without holding
+    more than its even-spread share (``parts * dispersion_max``): rounding
+    up there costs no dispersion.
     """
     slots = {ROOT: total_slots}
     wanted: dict[int, int] = {}
@@ -191,7 +194,11 @@ def parts_wanted(tree: TierTree, plan: ReplicaPlan, total_slots: int) -> dict[in
         exact = [slots[node] * plan.target[c] / parent_target for c in kids]
         counts = [math.floor(x) for x in exact]
         left = slots[node] - sum(counts)
-        by_remainder = sorted(range(len(kids)), key=lambda i: (counts[i] - exact[i], i))
+
+        def crowds(i: int, kids=kids, counts=counts) -> bool:
+            return counts[i] + 1 > plan.dispersion_max[kids[i]] * parts
+
+        by_remainder = sorted(range(len(kids)), key=lambda i: (crowds(i), counts[i] - exact[i], i))
         for i in by_remainder[:left]:
             counts[i] += 1
         for child, count in zip(kids, counts, strict=True):

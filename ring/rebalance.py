@@ -69,7 +69,7 @@ class _Rebalance:
         self.tree = TierTree(live)
         self.plan: ReplicaPlan = build_plan(self.tree, state.replicas, state.overload)
         lengths = row_lengths(state.part_power, state.replicas)
-        self.want = parts_wanted(self.tree, self.plan, sum(lengths))
+        self.want = parts_wanted(self.tree, self.plan, sum(lengths), self.parts)
         self.rows = self._resized_rows(lengths)
         self.have = Counter(count_parts(self.rows))
         self.moved = bytearray(self.parts)  # 1: a replica of this part moved this time

@@ -69,12 +69,15 @@ class Ring:
         "_tier_counts",
     )
 
-    def __init__(self, ring_data: RingData, hash_secret: bytes) -> None:
+    def __init__(self, ring_data: RingData, hash_secret: bytes, *, checked: bool = False) -> None:
+        """``checked``: ``ring_data`` already passed ``ringfile.check_ring_data``
+        (``ringfile.read`` runs it), so loading skips a second pass over the rows."""
         if not isinstance(hash_secret, bytes):
             raise TypeError(f"hash_secret must be bytes, not {type(hash_secret).__name__}")
         if not hash_secret:
             raise ValueError("hash_secret must not be empty")
-        ringfile.check_ring_data(ring_data, RingValidationError)
+        if not checked:
+            ringfile.check_ring_data(ring_data, RingValidationError)
         init = super().__setattr__
         count = 1 << ring_data.part_power
         # Copies into bytes: nobody holding the RingData's arrays can change us.
@@ -107,7 +110,7 @@ class Ring:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], hash_secret: bytes) -> Ring:
-        return cls(ringfile.read(path), hash_secret)
+        return cls(ringfile.read(path), hash_secret, checked=True)
 
     @property
     def part_power(self) -> int:
