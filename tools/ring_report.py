@@ -170,7 +170,8 @@ def dispersion_report(
             rows.append([name, str(placed), f"{risk:.2f}", f"{allowed:g}", *map(str, counts)])
     lines = [
         f"Dispersion is {report.dispersion:.6f}, Balance is {builder.get_balance():.6f}, "
-        f"Overload is {builder.overload * 100:.2f}%"
+        f"Overload is {builder.overload * 100:.2f}%",
+        f"Required overload is {builder.get_required_overload() * 100:.6f}%",
     ]
     if worst[0] > 0:
         lines.append(f"Worst tier is {worst[0]:.6f} ({worst[1]})")

@@ -466,6 +466,7 @@ def test_dispersion_report_lists_tiers(balanced: Cli) -> None:
     quiet = balanced.ok("dispersion")
     assert quiet.out.startswith("Dispersion is 0.000000, Balance is")
     assert "Tier" not in quiet.out  # nothing at risk: no tier rows without -v
+    assert "Required overload is 0.000000%" in quiet.out
     lines = balanced.ok("dispersion", "-v").out.splitlines()
     header = next(line for line in lines if line.startswith("Tier"))
     assert header.split() == ["Tier", "Parts", "%", "Max", "0", "1", "2", "3"]
@@ -475,7 +476,7 @@ def test_dispersion_report_lists_tiers(balanced: Cli) -> None:
     assert zone[2] == "1" and int(zone[3]) + int(zone[4]) == 64 and zone[5:] == ["0", "0"]
     assert "r1z4-10.0.0.4/sdb" in rows
     zones = balanced.ok("dispersion", r"r\d+z\d+$", "-v").out.splitlines()
-    assert [line.split()[0] for line in zones[4:]] == ["r1z1", "r1z2", "r1z3", "r1z4"]
+    assert [line.split()[0] for line in zones[5:]] == ["r1z1", "r1z2", "r1z3", "r1z4"]
     assert_error(balanced("dispersion", "r1("), "invalid tier filter")
 
 
@@ -490,6 +491,8 @@ def test_dispersion_at_risk_exits_1_and_names_the_worst_tier(cli: Cli) -> None:
     report = cli("dispersion")
     assert report.code == 1
     assert "Worst tier is" in report.out and "(r1z1)" in report.out
+    # zone 2 weighs 2/201 of a replica and dispersion wants a whole one there
+    assert "Required overload is 9950.000000%" in report.out
     rows = [line.split()[0] for line in report.out.splitlines() if line.startswith("r1")]
     assert rows == ["r1z1"]  # without -v only tiers with replicas at risk
 
