@@ -20,33 +20,15 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from ring_helpers import make_dev
 
 from ring import builderfile, fileformat, ringfile
-from ring.device import Device
 from ring.errors import RingFormatError, RingValidationError
 from ring.state import NONE_DEV_ID, BuilderState, RingData
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 GOLDEN_BUILDER = GOLDEN_DIR / "builder_v1.builder"
 STOCK_ZLIB = "ng" not in zlib.ZLIB_RUNTIME_VERSION  # see test_ringfile.py
-
-
-def make_dev(
-    dev_id: int, region: int = 0, zone: int = 0, weight: float = 100.0, meta: str = ""
-) -> Device:
-    ip = f"10.{region}.{zone}.{dev_id % 250 + 1}"
-    return Device(
-        id=dev_id,
-        region=region,
-        zone=zone,
-        ip=ip,
-        port=6200 + dev_id,
-        device=f"sd{dev_id}",
-        weight=weight,
-        replication_ip=ip,
-        replication_port=6300 + dev_id,
-        meta=meta,
-    )
 
 
 def fresh_state() -> BuilderState:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from ring_helpers import make_dev
 
 from ring import ringfile
 from ring.device import Device
@@ -20,23 +21,6 @@ from ring.ring import Ring, handoff_score
 from ring.state import RingData, row_lengths
 
 SECRET = b"cluster-secret"
-
-
-def make_dev(
-    dev_id: int, region: int = 0, zone: int = 0, host: int = 0, weight: float = 100.0
-) -> Device:
-    ip = f"10.{region}.{zone}.{host}"
-    return Device(
-        id=dev_id,
-        region=region,
-        zone=zone,
-        ip=ip,
-        port=6200 + dev_id,
-        device=f"sd{dev_id}",
-        weight=weight,
-        replication_ip=ip,
-        replication_port=6300,
-    )
 
 
 def topology_devices(weight_of: dict[int, float] | None = None) -> list[Device]:

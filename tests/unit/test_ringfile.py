@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from ring_helpers import make_dev
 
 from ring import fileformat, ringfile
 from ring.device import Device
@@ -31,24 +32,6 @@ GOLDEN_RING = GOLDEN_DIR / "ring_v1.ring"
 # zlib-ng (a drop-in zlib on some distributions) compresses differently; the body is still
 # compared byte for byte there, only the compressed bytes are not.
 STOCK_ZLIB = "ng" not in zlib.ZLIB_RUNTIME_VERSION
-
-
-def make_dev(
-    dev_id: int, region: int = 0, zone: int = 0, weight: float = 100.0, meta: str = ""
-) -> Device:
-    ip = f"10.{region}.{zone}.{dev_id % 250 + 1}"
-    return Device(
-        id=dev_id,
-        region=region,
-        zone=zone,
-        ip=ip,
-        port=6200 + dev_id,
-        device=f"sd{dev_id}",
-        weight=weight,
-        replication_ip=ip,
-        replication_port=6300 + dev_id,
-        meta=meta,
-    )
 
 
 def golden_ring() -> RingData:
