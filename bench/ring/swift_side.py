@@ -11,21 +11,15 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
-import time
+
+from measure import load_and_look_up, peak_rss_mib, timed
 
 HASH_CONF = "[swift-hash]\nswift_hash_path_prefix = torus-bench\nswift_hash_path_suffix = ring\n"
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
 def timed_rebalance(builder, seed: int) -> dict:
-    wall, cpu = time.perf_counter(), time.process_time()
-    moved, balance, _removed = builder.rebalance(seed=seed)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    (moved, balance, _removed), wall, cpu = timed(lambda: builder.rebalance(seed=seed))
     return {
         "wall_s": wall,
         "cpu_s": cpu,
@@ -66,20 +60,9 @@ def main(workload_path: str, names_path: str, workdir: str) -> dict:
 
     path = os.path.join(workdir, "object.ring.gz")
     builder.get_ring().save(path)
-    started = time.perf_counter()
-    ring = Ring(path)
-    out["ring_load_s"] = time.perf_counter() - started
     out["ring_file_bytes"] = os.path.getsize(path)
     del builder  # a server holds only the ring
-
-    with open(names_path) as f:
-        names = [tuple(name) for name in json.load(f)]
-    get_nodes = ring.get_nodes
-    started = time.perf_counter()
-    for account, container, obj in names:
-        get_nodes(account, container, obj)
-    out["lookups_per_s"] = len(names) / (time.perf_counter() - started)
-    out["peak_rss_mib"] = peak_rss_mib()
+    out.update(load_and_look_up(lambda: Ring(path), names_path))
     return out
 
 
