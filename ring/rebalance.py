@@ -165,26 +165,28 @@ class _Rebalance:
                     gathered += 1
         return gathered
 
+    def _other_paths(self, part: int, dev_id: int) -> list[tuple[int, int, int, int]]:
+        """Tier paths of ``part``'s placed replicas other than the one on ``dev_id``."""
+        path = self.tree.path
+        return [
+            path[row[part]]
+            for row in self.rows
+            if part < len(row) and row[part] != dev_id and row[part] in path
+        ]
+
     def _fits_elsewhere(self, part: int, dev_id: int, wanting: list[int]) -> bool:
         """Could a device in ``wanting`` take ``part``'s replica now on ``dev_id``?"""
         path, plan_max = self.tree.path, self.plan.max
-        counts = Counter(
-            n
-            for row in self.rows
-            if part < len(row) and row[part] != dev_id and row[part] in path
-            for n in path[row[part]]
-        )
-        return any(all(counts[n] < plan_max[n] for n in path[other]) for other in wanting)
+        counts = Counter(n for other in self._other_paths(part, dev_id) for n in other)
+        return any(all(counts[n] < plan_max[n] for n in path[d]) for d in wanting)
 
     def _crowded(self, part: int, dev_id: int) -> bool:
         """Does another replica of ``part`` share a region, zone or host with ``dev_id``?"""
-        mine = self.tree.path[dev_id][:3]
-        for row in self.rows:
-            if part < len(row) and row[part] != dev_id and row[part] in self.tree.path:
-                theirs = self.tree.path[row[part]]
-                if mine[0] == theirs[0] or mine[1] == theirs[1] or mine[2] == theirs[2]:
-                    return True
-        return False
+        mine = self.tree.path[dev_id]
+        return any(
+            mine[0] == theirs[0] or mine[1] == theirs[1] or mine[2] == theirs[2]
+            for theirs in self._other_paths(part, dev_id)
+        )
 
     def empty_slots(self) -> dict[int, list[int]]:
         slots: dict[int, list[int]] = {}
