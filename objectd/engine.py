@@ -1,0 +1,240 @@
+"""ObjectEngine: the object server's storage ("diskfile"), one LMDB index per device.
+
+The server calls it with names, partitions and timestamps and gets ObjectMetadata back;
+nothing here knows HTTP.  See docs/design/storage.md for the layout and objectd/errors.py for
+what each failure means to a client.  One engine per process per devices root: LMDB must not
+open one environment twice in a process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import replace
+
+import lmdb
+
+from service.lmdb_writer import GroupCommitWriter
+from service.timestamp import Timestamp
+
+from . import hashes, index, layout, versions
+from .checksum import check_range
+from .device import Device, check_device_name, device_problem
+from .errors import DeviceUnavailable
+from .metadata import ObjectMetadata
+from .reader import data_file_path, read_body
+from .writer import LmdbObjectWrite, unlink_replaced
+
+DEFAULT_MAP_SIZE_BYTES = 1 << 40  # address space reserved per device, not disk used
+
+
+class ObjectEngine:
+    def __init__(
+        self,
+        devices_root: str,
+        hash_secret: bytes,
+        *,
+        inline_max_bytes: int = 64 * 1024,
+        block_size_bytes: int = 1 << 20,
+        max_batch: int = 256,
+        mount_check: bool = False,
+        reclaim_age_s: float = 7 * 86400,
+        clock: Callable[[], float] = time.time,
+        map_size_bytes: int = DEFAULT_MAP_SIZE_BYTES,
+    ) -> None:
+        if inline_max_bytes < 0 or block_size_bytes < 1 or max_batch < 1:
+            raise ValueError("inline_max_bytes >= 0, block_size_bytes >= 1, max_batch >= 1")
+        self.devices_root = devices_root
+        self._secret = hash_secret
+        self.inline_max_bytes = inline_max_bytes
+        self.block_size_bytes = block_size_bytes
+        self._max_batch = max_batch
+        self._mount_check = mount_check
+        self.reclaim_age_s = reclaim_age_s
+        self._clock = clock
+        self._map_size_bytes = map_size_bytes
+        self._devices: dict[str, Device] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- PUT, GET, POST, DELETE ---------------------------------------------------------
+
+    async def open_write(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        timestamp: Timestamp,
+        *,
+        content_length: int | None = None,
+    ) -> LmdbObjectWrite:
+        """Start a PUT; ObjectConflict now if a version as new is already stored."""
+        dev, name, digest = self._locate(device, partition, account, container, obj)
+        versions.check_newer(self._newest(dev, partition, digest), timestamp)
+        write = LmdbObjectWrite(
+            dev,
+            partition,
+            digest,
+            name,
+            timestamp,
+            content_length=content_length,
+            inline_max_bytes=self.inline_max_bytes,
+            block_size_bytes=self.block_size_bytes,
+        )
+        if content_length is not None and content_length > self.inline_max_bytes:
+            await write.start_file()
+        return write
+
+    def get(
+        self, device: str, partition: int, account: str, container: str, obj: str
+    ) -> ObjectMetadata:
+        """The live version; ObjectNotFound (with the timestamp of a tombstone or expired one)."""
+        dev, _name, digest = self._locate(device, partition, account, container, obj)
+        return versions.live(self._newest(dev, partition, digest), self._clock())
+
+    async def read(
+        self, meta: ObjectMetadata, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Bytes [start, end) of the body, each block verified before any of it is yielded.
+
+        Raises (while iterating) Quarantined if the body is corrupt, ObjectNotFound if the
+        version was replaced since ``get``.
+        """
+        start, end = check_range(meta.size_bytes, start, end)
+        if meta.device is None or meta.partition is None or meta.body is None:
+            raise ValueError("read() takes metadata of a stored body, as get() returns it")
+        if start == end:
+            return
+        dev = self._device(meta.device)
+        digest = layout.name_hash(self._secret, meta.name)
+        async for chunk in read_body(dev, meta, digest, start, end):
+            yield chunk
+
+    def data_file_path(self, meta: ObjectMetadata) -> str | None:
+        """The data file of a file-backed body (for sendfile of bytes already verified)."""
+        if meta.device is None:
+            return None
+        dev = self._device(meta.device)
+        return data_file_path(dev, meta, layout.name_hash(self._secret, meta.name))
+
+    async def post(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        timestamp: Timestamp,
+        content_type: str | None = None,
+        user_meta: Mapping[str, str] | None = None,
+        *,
+        delete_at: int | None = None,
+    ) -> ObjectMetadata:
+        """Swift's fast-POST: replace the stored headers (not sysmeta) and X-Delete-At."""
+        dev, _name, digest = self._locate(device, partition, account, container, obj)
+        checked = versions.check_user_meta(user_meta)
+        versions.check_delete_at(delete_at)
+        now = self._clock()
+
+        def write(txn: lmdb.Transaction) -> ObjectMetadata:
+            found = index.newest(txn, dev, partition, digest)
+            current = found[1] if found else None
+            new = versions.check_post(current, timestamp, content_type, checked, delete_at, now)
+            assert found is not None  # check_post raised ObjectNotFound otherwise
+            index.rewrite(txn, dev, found[0], new)
+            return new
+
+        return replace(await dev.submit(write), device=device, partition=partition)
+
+    async def delete(
+        self,
+        device: str,
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        timestamp: Timestamp,
+    ) -> ObjectMetadata | None:
+        """Store a tombstone; return the live version it replaced (None: nothing was there)."""
+        dev, name, digest = self._locate(device, partition, account, container, obj)
+        now = self._clock()
+
+        def write(txn: lmdb.Transaction) -> tuple[ObjectMetadata | None, list[ObjectMetadata]]:
+            found = index.newest(txn, dev, partition, digest)
+            current = found[1] if found else None
+            tombstone, replaced = versions.check_delete(current, name, timestamp, now)
+            removed = index.replace_versions(txn, dev, partition, digest, tombstone, None)
+            return replaced, removed
+
+        replaced, removed = await dev.submit(write)
+        await unlink_replaced(layout.hash_dir(dev.path, partition, digest), removed, prune=True)
+        return None if replaced is None else replace(replaced, device=device, partition=partition)
+
+    # -- replication and operations -----------------------------------------------------
+
+    async def suffix_hashes(
+        self, device: str, partition: int, recalculate: Iterable[str] = ()
+    ) -> dict[str, str]:
+        """{suffix (3 hex digits): hash hex} for the partition's non-empty suffixes."""
+        dev = self._device(device)
+        layout.check_partition(partition)
+        wanted = {layout.parse_suffix(s) for s in recalculate}
+        return await hashes.suffix_hashes(dev, partition, wanted, self._clock(), self.reclaim_age_s)
+
+    def quarantined_count(self, device: str) -> int:
+        dev = self._device(device)
+        with dev.env.begin() as txn:
+            return index.quarantined(txn, dev)
+
+    def writer(self, device: str) -> GroupCommitWriter:
+        """The device's group-commit writer (its ``commits`` counter, for tests and bench)."""
+        return self._device(device).writer
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            devices, self._devices = list(self._devices.values()), {}
+        for dev in devices:
+            dev.close()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _device(self, device: str) -> Device:
+        path = os.path.join(self.devices_root, check_device_name(device))
+        problem = device_problem(path, self._mount_check)
+        if problem is not None:
+            raise DeviceUnavailable(device, problem)
+        dev = self._devices.get(device)
+        if dev is None:
+            with self._lock:  # opened lazily, once, even if threads race here
+                if self._closed:
+                    raise RuntimeError("the object engine is closed")
+                dev = self._devices.get(device)
+                if dev is None:
+                    dev = Device(
+                        device,
+                        path,
+                        map_size_bytes=self._map_size_bytes,
+                        max_batch=self._max_batch,
+                    )
+                    self._devices[device] = dev
+        return dev
+
+    def _locate(
+        self, device: str, partition: int, account: str, container: str, obj: str
+    ) -> tuple[Device, str, bytes]:
+        layout.check_partition(partition)
+        dev = self._device(device)
+        name = layout.object_name(account, container, obj)
+        return dev, name, layout.name_hash(self._secret, name)
+
+    def _newest(self, dev: Device, partition: int, digest: bytes) -> ObjectMetadata | None:
+        with dev.env.begin() as txn:
+            found = index.newest(txn, dev, partition, digest)
+        if found is None:
+            return None
+        return replace(found[1], device=dev.name, partition=partition)

@@ -1,0 +1,256 @@
+"""The PUT path of the LMDB engine.
+
+A body up to ``inline_max_bytes`` is kept in memory and stored in the ``bodies`` table in the
+same transaction as its index entry.  A larger one streams to ``<device>/tmp`` in batches of
+``FLUSH_BYTES`` written from a worker thread, so memory per PUT stays bounded; at commit it is
+fsynced and closed, then — in the writer thread, holding LMDB's write lock, after the conflict
+check — renamed to ``<hash dir>/<timestamp>.data`` and the hash directory fsynced, and only
+then indexed.  A crash therefore never leaves an index entry without its data; it can leave a
+data file or temp file without an index entry (garbage for a sweeper, never served).
+
+Renaming under the write lock is what makes concurrent PUTs of one name at one timestamp
+safe, even across worker processes: the loser sees the winner's index entry and never touches
+the shared path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import lmdb
+
+from service.timestamp import Timestamp
+
+from . import index, layout, versions
+from .device import (
+    Device,
+    fsync_dir,
+    make_dirs_durable,
+    raise_if_no_space,
+    remove_empty_dirs,
+    unlink_quietly,
+)
+from .metadata import ObjectMetadata
+from .upload import ObjectWrite
+
+log = logging.getLogger("torus.objectd")
+FLUSH_BYTES = 256 * 1024  # how much of a large body waits in memory for one write(2) batch
+
+
+class LmdbObjectWrite(ObjectWrite):
+    def __init__(
+        self,
+        dev: Device,
+        partition: int,
+        name_hash: bytes,
+        name: str,
+        timestamp: Timestamp,
+        *,
+        content_length: int | None,
+        inline_max_bytes: int,
+        block_size_bytes: int,
+    ) -> None:
+        super().__init__(
+            name,
+            timestamp,
+            content_length=content_length,
+            inline_max_bytes=inline_max_bytes,
+            block_size_bytes=block_size_bytes,
+        )
+        self._dev = dev
+        self._partition = partition
+        self._name_hash = name_hash
+        self._pending: list[bytes] = []  # received, not yet written out
+        self._pending_bytes = 0
+        self._fd: int | None = None
+        self._tmp_path: str | None = None
+
+    async def start_file(self) -> None:
+        """Open the temp file now (the body will not fit inline); reserve Content-Length."""
+        path = os.path.join(self._dev.tmp_dir, f"{uuid.uuid4().hex}.tmp")
+        self._fd = await self._file_io(_create_temp, path, self.content_length)
+        self._tmp_path = path
+
+    async def _received(self, data: bytes) -> None:
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._fd is None and self.size_bytes > self.inline_max_bytes:
+            await self.start_file()
+        if self._fd is not None and self._pending_bytes >= FLUSH_BYTES:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        chunks, self._pending, self._pending_bytes = self._pending, [], 0
+        if chunks:
+            await self._file_io(_write_all, self._fd, chunks)
+
+    async def _file_io(self, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except OSError as exc:
+            raise_if_no_space(exc, f"device {self._dev.name}")
+            raise
+
+    async def _store(self, meta: ObjectMetadata) -> ObjectMetadata:
+        hash_dir = layout.hash_dir(self._dev.path, self._partition, self._name_hash)
+        body: bytes | None = None
+        identity: tuple[int, int] | None = None
+        try:
+            if meta.body == "file":
+                await self._flush()
+                fd, self._fd = self._fd, None
+                identity = await self._file_io(_fsync_close, fd)
+                await self._file_io(make_dirs_durable, hash_dir)
+            else:
+                body = b"".join(self._pending)
+        except BaseException:
+            await self._discard()
+            raise
+        placement = _Placement(self._tmp_path, hash_dir, meta.timestamp, identity)
+
+        def store(txn: lmdb.Transaction) -> tuple[ObjectMetadata, list[ObjectMetadata]]:
+            found = index.newest(txn, self._dev, self._partition, self._name_hash)
+            merged = versions.check_put(found[1] if found else None, meta)
+            if identity is not None:
+                placement.place()
+            try:
+                removed = index.replace_versions(
+                    txn, self._dev, self._partition, self._name_hash, merged, body
+                )
+            except BaseException:
+                placement.undo()
+                raise
+            return merged, removed
+
+        try:
+            merged, removed = await self._dev.submit(store)
+        except BaseException as exc:
+            # The rename may have happened in a transaction that then failed to commit.
+            await asyncio.to_thread(placement.undo)
+            await self._discard()
+            if isinstance(exc, OSError):
+                raise_if_no_space(exc, f"device {self._dev.name}")
+            raise
+        await unlink_replaced(hash_dir, removed, prune=merged.body != "file")
+        return replace(merged, device=self._dev.name, partition=self._partition)
+
+    async def _discard(self) -> None:
+        fd, self._fd = self._fd, None
+        path, self._tmp_path = self._tmp_path, None
+        self._pending, self._pending_bytes = [], 0
+        if fd is not None or path is not None:
+            await asyncio.to_thread(_close_unlink, fd, path)
+
+
+class _Placement:
+    """Moving a fsynced temp file to its data file path, and taking that back."""
+
+    def __init__(
+        self,
+        tmp_path: str | None,
+        hash_dir: str,
+        timestamp: Timestamp,
+        identity: tuple[int, int] | None,
+    ) -> None:
+        self.tmp_path = tmp_path
+        self.hash_dir = hash_dir
+        self.final_path = os.path.join(hash_dir, layout.data_file_name(timestamp))
+        self.identity = identity  # (st_dev, st_ino) of our file
+        self.placed = False
+
+    def place(self) -> None:
+        assert self.tmp_path is not None
+        try:
+            os.rename(self.tmp_path, self.final_path)
+        except FileNotFoundError:
+            # A DELETE's clean-up removed the empty hash dir after we made it.
+            make_dirs_durable(self.hash_dir)
+            os.rename(self.tmp_path, self.final_path)
+        self.placed = True
+        try:
+            fsync_dir(self.hash_dir)
+        except BaseException:
+            self.undo()
+            raise
+
+    def undo(self) -> None:
+        if not self.placed:
+            return
+        self.placed = False
+        try:
+            st = os.stat(self.final_path)
+        except FileNotFoundError:
+            return
+        # Only our own file: a later PUT of this version may have taken the path since.
+        if (st.st_dev, st.st_ino) == self.identity:
+            unlink_quietly(self.final_path)
+
+
+def _create_temp(path: str, reserve_bytes: int | None) -> int:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    if reserve_bytes:
+        try:
+            # Swift's fallocate: ENOSPC now, before the client sends the body.
+            os.posix_fallocate(fd, 0, reserve_bytes)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # the filesystem cannot
+                _close_unlink(fd, path)
+                raise
+    return fd
+
+
+def _write_all(fd: int, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+def _fsync_close(fd: int) -> tuple[int, int]:
+    try:
+        os.fsync(fd)
+        st = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    return st.st_dev, st.st_ino
+
+
+def _close_unlink(fd: int | None, path: str | None) -> None:
+    if fd is not None:
+        os.close(fd)
+    if path is not None:
+        unlink_quietly(path)
+
+
+async def unlink_replaced(hash_dir: str, removed: list[ObjectMetadata], *, prune: bool) -> None:
+    """Unlink the data files of versions a commit replaced (their index entries are gone).
+
+    ``prune``: the new version has no data file, so the hash dir (and then its suffix dir)
+    goes too if that leaves it empty, as Swift's cleanup does.
+    """
+    paths = [
+        os.path.join(hash_dir, layout.data_file_name(m.timestamp))
+        for m in removed
+        if m.body == "file"
+    ]
+    if paths:
+        await asyncio.to_thread(_unlink_and_prune, paths, hash_dir if prune else None)
+
+
+def _unlink_and_prune(paths: list[str], prune_dir: str | None) -> None:
+    for path in paths:
+        try:
+            unlink_quietly(path)
+        except OSError as exc:  # the write is durable; a leftover file is only garbage
+            log.warning("could not unlink replaced data file %s: %s", path, exc)
+    if prune_dir is not None:
+        remove_empty_dirs(prune_dir, 2)

@@ -1,0 +1,189 @@
+"""Run an aiohttp application: uvloop, worker processes sharing one port, a graceful stop.
+
+``serve(build_app, config)`` is a server process's whole ``main``.  With ``workers`` 0 or 1 it
+serves in this process; with more it forks that many workers, each binding ``bind_ip:bind_port``
+with ``SO_REUSEPORT`` so the kernel spreads connections over them, and supervises them: a worker
+that dies is started again, one that dies within its first second is taken as a start-up failure
+(port taken, bad config) and stops the server.  Each worker calls the composition root
+``build_app(config)`` itself, so no event loop, session or LMDB handle crosses a fork; bind other
+arguments with ``functools.partial``.
+
+SIGTERM or SIGINT stops a worker gracefully: it stops accepting, gives in-flight requests
+``shutdown_grace_s``, then runs the app's shutdown and cleanup hooks (``cleanup_ctx``).  The
+supervisor passes SIGTERM on to its workers and waits for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import multiprocessing
+import multiprocessing.connection
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import uvloop
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from service.config import ServerConfig
+
+C = TypeVar("C", bound=ServerConfig)
+AppFactory = Callable[[C], web.Application | Awaitable[web.Application]]
+
+ACCESS_LOGGER = "torus.access"
+MIN_UPTIME_S = 1.0  # a worker that dies sooner than this failed to start
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_log = logging.getLogger("torus.runner")
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request: method, path, status, bytes sent, duration, transaction id.
+
+    Bytes sent are what went on the wire (status line and headers too): aiohttp counts them
+    exactly for streamed and chunked answers alike, where a Content-Length may not exist.
+    """
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %d %d %.1fms %s",
+            request.method,
+            request.raw_path,
+            response.status,
+            response.body_length,
+            time * 1000,
+            request.headers.get("X-Trans-Id", "-"),
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+
+def serve(app_factory: AppFactory[C], config: C) -> int:
+    """Serve until SIGTERM/SIGINT; the process's exit status (0: a clean stop)."""
+    logging.basicConfig(
+        level=config.log_level,
+        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
+    )
+    if config.workers <= 1:
+        return _worker_main(app_factory, config)
+    if config.bind_port == 0:
+        raise ValueError("several workers need a fixed bind_port to share")
+    return _Supervisor(app_factory, config).run()
+
+
+async def run_worker(
+    app_factory: AppFactory[C],
+    config: C,
+    stop: asyncio.Event,
+    on_ready: Callable[[list[Any]], None] | None = None,
+) -> None:
+    """Build the app, serve it until ``stop`` is set, then shut down gracefully.
+
+    ``on_ready`` gets the bound addresses once the port is open (tests bind port 0).
+    """
+    app = app_factory(config)
+    if inspect.isawaitable(app):
+        app = await app
+    runner = web.AppRunner(
+        app,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger(ACCESS_LOGGER),
+        shutdown_timeout=config.shutdown_grace_s,
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.bind_ip, config.bind_port, reuse_port=True)
+        await site.start()
+        if on_ready is not None:
+            on_ready(runner.addresses)
+        await stop.wait()
+    finally:
+        await runner.cleanup()  # stop accepting, drain in-flight requests, run cleanup hooks
+
+
+def _worker_main(app_factory: AppFactory[C], config: C) -> int:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in _STOP_SIGNALS:
+            loop.add_signal_handler(signum, stop.set)
+        # A supervisor forks with these signals blocked, so one sent before the handlers
+        # above existed waits until now instead of being lost.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        await run_worker(app_factory, config, stop)
+
+    uvloop.run(main())
+    return 0
+
+
+class _Supervisor:
+    """The parent of several workers: starts them, restarts them, stops them."""
+
+    def __init__(self, app_factory: AppFactory[C], config: C) -> None:
+        self._app_factory = app_factory
+        self._config = config
+        self._context = multiprocessing.get_context("fork")
+        self._workers: dict[int, tuple[multiprocessing.process.BaseProcess, float]] = {}
+        self._stopping = False
+
+    def run(self) -> int:
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in _STOP_SIGNALS}
+        try:
+            for slot in range(self._config.workers):
+                self._start(slot)
+            status = self._watch()
+            self._stop_all()
+            return status
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._stopping = True
+
+    def _start(self, slot: int) -> None:
+        # Blocked across the fork: the child unblocks once its own handlers are in place.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            process = self._context.Process(
+                target=_worker_main,
+                args=(self._app_factory, self._config),
+                name=f"worker-{slot}",
+            )
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        self._workers[slot] = (process, time.monotonic())
+        _log.info("worker %d started: pid %s", slot, process.pid)
+
+    def _watch(self) -> int:
+        """Wait until told to stop (0) or a worker fails to start (1)."""
+        while not self._stopping:
+            sentinels = [process.sentinel for process, _ in self._workers.values()]
+            # A short timeout so a signal is noticed soon; waiting itself costs nothing.
+            multiprocessing.connection.wait(sentinels, timeout=0.2)
+            for slot, (process, started) in list(self._workers.items()):
+                if process.is_alive() or self._stopping:
+                    continue
+                _log.error("worker %d (pid %s) exited: %s", slot, process.pid, process.exitcode)
+                if time.monotonic() - started < MIN_UPTIME_S:
+                    return 1
+                self._start(slot)
+        return 0
+
+    def _stop_all(self) -> None:
+        for process, _ in self._workers.values():
+            if process.is_alive():
+                process.terminate()  # SIGTERM: the worker's graceful stop
+        deadline = time.monotonic() + self._config.shutdown_grace_s + 5
+        for process, _ in self._workers.values():
+            process.join(max(deadline - time.monotonic(), 0))
+            if process.is_alive():
+                _log.error("worker pid %s did not stop in time; killing it", process.pid)
+                process.kill()
+                process.join()
