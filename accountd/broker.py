@@ -1,0 +1,110 @@
+"""The account broker: every account of a device in one LMDB environment.
+
+``<devices_root>/<device>/accounts.lmdb`` holds four tables, keyed by the account id (the
+16-byte ``hash_path(secret, account)``):
+
+- ``accounts``: id → the info record (name, timestamps, metadata; ``info.py``);
+- ``totals``: id → container count, object count and bytes used over the live containers;
+- ``containers``: id | name → the live container row (``rows.py``), in byte order of the names;
+- ``tombstones``: the same for deleted container rows, kept apart so listings never walk them.
+
+Reads run in the caller's thread; writes go through the device's group-commit writer, each
+in a nested transaction, so a row and the totals it changes commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import lmdb
+
+from service.listing_tables import ListingTable, LmdbCursor
+from service.lmdb_devices import DEFAULT_MAP_SIZE_BYTES, DeviceEnvs
+
+from . import rows
+from .broker_base import AccountBrokerBase, AccountStore
+from .info import AccountInfo, Totals, decode_record, decode_totals, encode_record, encode_totals
+from .rows import ContainerRow
+
+T = TypeVar("T")
+TABLES = ("accounts", "totals", "containers", "tombstones")
+
+
+class AccountBroker(AccountBrokerBase):
+    def __init__(
+        self,
+        devices_root: str,
+        hash_secret: bytes,
+        *,
+        max_batch: int = 256,
+        map_size_bytes: int = DEFAULT_MAP_SIZE_BYTES,
+        mount_check: bool = False,
+    ) -> None:
+        super().__init__(hash_secret)
+        self._envs = DeviceEnvs(
+            devices_root,
+            "accounts.lmdb",
+            TABLES,
+            max_batch=max_batch,
+            map_size_bytes=map_size_bytes,
+            mount_check=mount_check,
+        )
+
+    def _read(self, device: str, read: Callable[[AccountStore], T]) -> T:
+        with self._envs.reading(device) as (txn, opened):
+            return read(_LmdbStore(txn, opened.tables))
+
+    async def _write(self, device: str, write: Callable[[AccountStore], T]) -> T:
+        return await self._envs.write(
+            device, lambda txn, opened: write(_LmdbStore(txn, opened.tables))
+        )
+
+    def close(self) -> None:
+        self._envs.close()
+
+
+def _decode_row(name: bytes, value: bytes) -> ContainerRow:
+    return rows.decode(name.decode("utf-8"), value)
+
+
+class _LmdbStore:
+    def __init__(self, txn: lmdb.Transaction, tables: dict[str, Any]) -> None:
+        self._txn = txn
+        self._records = tables["accounts"]
+        self._totals = tables["totals"]
+        self._live = ListingTable(tables["containers"])
+        self._tombstones = ListingTable(tables["tombstones"])
+
+    def get_info(self, aid: bytes) -> AccountInfo | None:
+        record = self._txn.get(aid, db=self._records)
+        if record is None:
+            return None
+        return decode_record(record, self.get_totals(aid) or (0, 0, 0))
+
+    def put_info(self, aid: bytes, info: AccountInfo) -> None:
+        self._txn.put(aid, encode_record(info), db=self._records)
+
+    def get_totals(self, aid: bytes) -> Totals | None:
+        value = self._txn.get(aid, db=self._totals)
+        return None if value is None else decode_totals(value)
+
+    def put_totals(self, aid: bytes, totals: Totals) -> None:
+        self._txn.put(aid, encode_totals(totals), db=self._totals)
+
+    def get_row(self, aid: bytes, name: bytes) -> ContainerRow | None:
+        value = self._live.get(self._txn, aid, name)
+        if value is None:
+            value = self._tombstones.get(self._txn, aid, name)
+        return None if value is None else _decode_row(name, value)
+
+    def put_row(self, aid: bytes, name: bytes, old: ContainerRow | None, new: ContainerRow) -> None:
+        table, other = (
+            (self._tombstones, self._live) if new.deleted else (self._live, self._tombstones)
+        )
+        table.put(self._txn, aid, name, rows.encode(new))
+        if old is not None and old.deleted != new.deleted:
+            other.delete(self._txn, aid, name)
+
+    def cursor(self, aid: bytes) -> LmdbCursor[ContainerRow]:
+        return self._live.cursor(self._txn, aid, _decode_row)

@@ -1,0 +1,268 @@
+"""What a container broker does, written once over a storage view both brokers provide.
+
+``ContainerBroker`` (LMDB) and ``MemoryContainerBroker`` differ only in ``_read``/``_write``
+and the ``ContainerStore`` they hand in, so the two cannot disagree on semantics; the
+contract suite checks the stores.  Semantics are Swift's container server and broker:
+
+- PUT of a new container creates it (True: 201); of a live one, bumps put_timestamp (False:
+  202); of a deleted one, re-creates it if newer than the DELETE (True), else stays deleted
+  and raises ``ContainerConflict`` (409).
+- DELETE: ``ContainerNotFound`` if never created, ``ContainerNotEmpty`` if it holds objects;
+  else records the delete timestamp and clears the metadata older than it.  A DELETE older
+  than the PUT leaves the container live (``ContainerConflict``); one of an already deleted
+  container is recorded and answered ``ContainerNotFound``, as Swift does.
+- Object updates (PUT/DELETE rows) need the container to have been created, deleted or not:
+  Swift accepts rows into a deleted container's database, and a row that lands there makes
+  the container live again (its object count is no longer zero), so an object PUT racing a
+  container DELETE is never lost from listings.  Never created: ``ContainerNotFound``, and
+  the object server keeps an async_pending.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Protocol, TypeVar
+
+from ring.placement import hash_path
+from service.db_metadata import (
+    Metadata,
+    check_metadata,
+    check_metadata_limits,
+    cleared_metadata,
+    merge_metadata,
+)
+from service.listing import MAX_LIMIT, ListingQuery, ScopeCursor, Subdir, encode_name, list_page
+from service.timestamp import Timestamp
+
+from .errors import ContainerConflict, ContainerNotEmpty, ContainerNotFound
+from .info import ContainerInfo
+from .rows import ObjectRow, check_row, merge
+
+T = TypeVar("T")
+
+
+class ContainerStore(Protocol):
+    """One device's container tables, inside one transaction."""
+
+    def get_info(self, cid: bytes) -> ContainerInfo | None: ...
+    def put_info(self, cid: bytes, info: ContainerInfo) -> None: ...  # all but the totals
+    def get_totals(self, cid: bytes) -> tuple[int, int] | None: ...
+    def put_totals(self, cid: bytes, object_count: int, bytes_used: int) -> None: ...
+    def get_row(self, cid: bytes, name: bytes) -> ObjectRow | None: ...
+    def put_row(self, cid: bytes, name: bytes, old: ObjectRow | None, new: ObjectRow) -> None: ...
+    def cursor(self, cid: bytes) -> ScopeCursor[ObjectRow]: ...
+
+
+class ContainerBrokerBase(ABC):
+    def __init__(self, hash_secret: bytes) -> None:
+        if not isinstance(hash_secret, bytes) or not hash_secret:
+            raise ValueError("hash_secret must be non-empty bytes")
+        self._secret = hash_secret
+        self.listing_steps = 0  # rows visited by listings, for tests and benchmarks
+
+    @abstractmethod
+    def _read(self, device: str, read: Callable[[ContainerStore], T]) -> T: ...
+
+    @abstractmethod
+    async def _write(self, device: str, write: Callable[[ContainerStore], T]) -> T: ...
+
+    def close(self) -> None:  # noqa: B027 - only the LMDB broker holds anything
+        """Release what the broker holds; further calls are an error."""
+
+    async def create(
+        self,
+        device: str,
+        account: str,
+        container: str,
+        timestamp: Timestamp,
+        metadata: Metadata | None = None,
+    ) -> bool:
+        cid = self._cid(account, container)
+        _check_timestamp(timestamp)
+        updates = check_metadata(metadata)
+
+        def write(store: ContainerStore) -> str:
+            info = store.get_info(cid)
+            if info is None:
+                info = ContainerInfo(
+                    account, container, timestamp, status_changed_at=timestamp, created_at=timestamp
+                )
+                store.put_info(cid, replace(info, metadata=_merged({}, updates)))
+                store.put_totals(cid, 0, 0)
+                return "created"
+            was_deleted = info.deleted
+            info = replace(info, put_timestamp=max(info.put_timestamp, timestamp))
+            if info.deleted:
+                store.put_info(cid, info)
+                return "conflict"
+            if was_deleted:
+                info = replace(info, status_changed_at=max(info.status_changed_at, timestamp))
+            store.put_info(cid, replace(info, metadata=_merged(info.metadata, updates)))
+            return "created" if was_deleted else "accepted"
+
+        outcome = await self._write(device, write)
+        if outcome == "conflict":
+            raise ContainerConflict(f"/{account}/{container} was deleted after {timestamp}")
+        return outcome == "created"
+
+    async def delete(self, device: str, account: str, container: str, timestamp: Timestamp) -> None:
+        cid = self._cid(account, container)
+        _check_timestamp(timestamp)
+
+        def write(store: ContainerStore) -> str:
+            info = store.get_info(cid)
+            if info is None:
+                raise ContainerNotFound(account, container)
+            if info.object_count:
+                raise ContainerNotEmpty(account, container, info.object_count)
+            new = replace(
+                info,
+                delete_timestamp=max(info.delete_timestamp, timestamp),
+                metadata=cleared_metadata(info.metadata, timestamp),
+            )
+            if new.deleted and not info.deleted:
+                new = replace(new, status_changed_at=max(new.status_changed_at, timestamp))
+            store.put_info(cid, new)
+            return "conflict" if not new.deleted else "already" if info.deleted else "deleted"
+
+        outcome = await self._write(device, write)
+        if outcome == "conflict":
+            raise ContainerConflict(f"/{account}/{container} was put after {timestamp}")
+        if outcome == "already":
+            raise ContainerNotFound(account, container)
+
+    def info(
+        self, device: str, account: str, container: str, *, include_deleted: bool = False
+    ) -> ContainerInfo:
+        cid = self._cid(account, container)
+        info = self._read(device, lambda store: store.get_info(cid))
+        if info is None or (info.deleted and not include_deleted):
+            raise ContainerNotFound(account, container)
+        return info
+
+    async def update_metadata(
+        self, device: str, account: str, container: str, metadata: Metadata
+    ) -> None:
+        cid = self._cid(account, container)
+        updates = check_metadata(metadata)
+
+        def write(store: ContainerStore) -> None:
+            info = store.get_info(cid)
+            if info is None or info.deleted:
+                raise ContainerNotFound(account, container)
+            store.put_info(cid, replace(info, metadata=_merged(info.metadata, updates)))
+
+        await self._write(device, write)
+
+    async def put_object(
+        self,
+        device: str,
+        account: str,
+        container: str,
+        name: str,
+        timestamp: Timestamp,
+        size: int,
+        content_type: str,
+        etag: str,
+        ctype_timestamp: Timestamp | None = None,
+        meta_timestamp: Timestamp | None = None,
+    ) -> None:
+        row = ObjectRow.put(
+            name, timestamp, size, content_type, etag, ctype_timestamp, meta_timestamp
+        )
+        await self.merge_rows(device, account, container, [row])
+
+    async def delete_object(
+        self, device: str, account: str, container: str, name: str, timestamp: Timestamp
+    ) -> None:
+        await self.merge_rows(device, account, container, [ObjectRow.tombstone(name, timestamp)])
+
+    async def merge_rows(
+        self, device: str, account: str, container: str, rows: Iterable[ObjectRow]
+    ) -> None:
+        """Merge rows (from object updates or a replicator) in one transaction."""
+        cid = self._cid(account, container)
+        checked = [check_row(row) for row in rows]
+        await self._write(
+            device, lambda store: _merge_rows(store, cid, account, container, checked)
+        )
+
+    def list_objects(
+        self,
+        device: str,
+        account: str,
+        container: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        marker: str = "",
+        end_marker: str = "",
+        limit: int = MAX_LIMIT,
+        reverse: bool = False,
+        path: str | None = None,
+    ) -> list[ObjectRow | Subdir]:
+        cid = self._cid(account, container)
+        query = ListingQuery.build(
+            prefix=prefix,
+            delimiter=delimiter,
+            marker=marker,
+            end_marker=end_marker,
+            limit=limit,
+            reverse=reverse,
+            path=path,
+        )
+
+        def read(store: ContainerStore) -> list[ObjectRow | Subdir]:
+            info = store.get_info(cid)
+            if info is None or info.deleted:
+                raise ContainerNotFound(account, container)
+            cursor = store.cursor(cid)
+            try:
+                return list_page(cursor, query)
+            finally:
+                self.listing_steps += cursor.steps
+
+        return self._read(device, read)
+
+    def _cid(self, account: str, container: str) -> bytes:
+        for what, name in (("account", account), ("container", container)):
+            encode_name(name, f"{what} name")
+            if "/" in name:
+                raise ValueError(f"{what} name {name!r} must not hold '/'")
+        return hash_path(self._secret, account, container)
+
+
+def _merged(current: Metadata, updates: Metadata) -> Metadata:
+    merged = merge_metadata(current, updates)
+    check_metadata_limits(merged)  # raised in the write: it aborts, nothing is stored
+    return merged
+
+
+def _check_timestamp(timestamp: Timestamp) -> None:
+    if not isinstance(timestamp, Timestamp):
+        raise ValueError(f"expected a Timestamp, not {timestamp!r}")
+
+
+def _merge_rows(
+    store: ContainerStore, cid: bytes, account: str, container: str, rows: list[ObjectRow]
+) -> None:
+    """Merge each row into the stored one; totals follow the change of the winning row."""
+    totals = store.get_totals(cid)
+    if totals is None:
+        raise ContainerNotFound(account, container)
+    object_count, bytes_used = totals
+    for row in rows:
+        name = row.name.encode("utf-8")
+        old = store.get_row(cid, name)
+        new = row if old is None else merge(old, row)
+        if new == old:
+            continue  # a replay: nothing to write
+        store.put_row(cid, name, old, new)
+        for counted, sign in ((old, -1), (new, 1)):
+            if counted is not None and not counted.deleted:
+                object_count += sign
+                bytes_used += sign * counted.size
+    if (object_count, bytes_used) != totals:
+        store.put_totals(cid, object_count, bytes_used)

@@ -1,0 +1,98 @@
+"""The container broker's in-memory twin: the same API and semantics (both are
+``ContainerBrokerBase``), rows in sorted lists, devices just names.
+
+Tests take a device away with ``offline_devices`` (DeviceUnavailable) or fill it with
+``full_devices`` (DiskFull on writes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TypeVar
+
+from service.listing_tables import SortedCursor, SortedRows
+from service.lmdb_devices import check_device_name
+
+from .broker_base import ContainerBrokerBase, ContainerStore
+from .errors import DeviceUnavailable, DiskFull
+from .info import ContainerInfo
+from .rows import ObjectRow
+
+T = TypeVar("T")
+
+
+class MemoryContainerBroker(ContainerBrokerBase):
+    def __init__(self, hash_secret: bytes) -> None:
+        super().__init__(hash_secret)
+        self.offline_devices: set[str] = set()
+        self.full_devices: set[str] = set()
+        self._stores: dict[str, _MemoryStore] = {}
+        self._closed = False
+
+    def _store(self, device: str) -> _MemoryStore:
+        check_device_name(device)
+        if self._closed:
+            raise RuntimeError("the broker is closed")
+        if device in self.offline_devices:
+            raise DeviceUnavailable(device, "offline")
+        return self._stores.setdefault(device, _MemoryStore())
+
+    def _read(self, device: str, read: Callable[[ContainerStore], T]) -> T:
+        return read(self._store(device))
+
+    async def _write(self, device: str, write: Callable[[ContainerStore], T]) -> T:
+        self._store(device)
+        if device in self.full_devices:
+            raise DiskFull(device, "full (simulated)")
+        await asyncio.sleep(0)  # the LMDB broker's writes are never done on the spot either
+        # Writes raise only before changing anything, so the store needs no rollback.
+        return write(self._store(device))
+
+    def close(self) -> None:
+        self._closed = True
+
+
+class _MemoryStore:
+    def __init__(self) -> None:
+        self._infos: dict[bytes, ContainerInfo] = {}
+        self._totals: dict[bytes, tuple[int, int]] = {}
+        self._objects: dict[bytes, SortedRows[ObjectRow]] = {}
+        self._tombstones: dict[bytes, dict[bytes, ObjectRow]] = {}
+
+    def get_info(self, cid: bytes) -> ContainerInfo | None:
+        info = self._infos.get(cid)
+        if info is None:
+            return None
+        object_count, bytes_used = self._totals.get(cid, (0, 0))
+        # A copy of the metadata, as the LMDB broker decodes a fresh one every time.
+        return replace(
+            info, object_count=object_count, bytes_used=bytes_used, metadata=dict(info.metadata)
+        )
+
+    def put_info(self, cid: bytes, info: ContainerInfo) -> None:
+        self._infos[cid] = replace(info, metadata=dict(info.metadata))
+
+    def get_totals(self, cid: bytes) -> tuple[int, int] | None:
+        return self._totals.get(cid)
+
+    def put_totals(self, cid: bytes, object_count: int, bytes_used: int) -> None:
+        self._totals[cid] = (object_count, bytes_used)
+
+    def get_row(self, cid: bytes, name: bytes) -> ObjectRow | None:
+        row = self._objects.setdefault(cid, SortedRows()).get(name)
+        return row if row is not None else self._tombstones.setdefault(cid, {}).get(name)
+
+    def put_row(self, cid: bytes, name: bytes, old: ObjectRow | None, new: ObjectRow) -> None:
+        live = self._objects.setdefault(cid, SortedRows())
+        dead = self._tombstones.setdefault(cid, {})
+        if new.deleted:
+            dead[name] = new
+            live.delete(name)
+        else:
+            live.put(name, new)
+            dead.pop(name, None)
+
+    def cursor(self, cid: bytes) -> SortedCursor[ObjectRow]:
+        return self._objects.get(cid, SortedRows()).cursor()
