@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import lmdb
 
+from service import async_pending
 from service.lmdb_writer import GroupCommitWriter
 
 from .errors import DeviceUnavailable, DiskFull
@@ -56,6 +57,9 @@ class Device:
         self.hashes = self.env.open_db(b"suffix_hashes")
         self.quarantine = self.env.open_db(b"quarantine")
         self.stats = self.env.open_db(b"stats")
+        # Container updates that failed, for the updater (service/async_pending.py): kept in
+        # this environment so that saving one costs no fsync beyond the group commit's.
+        self.async_pending = async_pending.open_table(self.env)
         self.writer = GroupCommitWriter(self.env, max_batch=max_batch, name=name)
 
     async def submit(self, write: Callable[[lmdb.Transaction], T]) -> T:

@@ -9,6 +9,7 @@ open one environment twice in a process.
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -16,13 +17,15 @@ from dataclasses import replace
 
 import lmdb
 
+from service import async_pending
+from service.async_pending import AsyncPending
 from service.lmdb_writer import GroupCommitWriter
 from service.timestamp import Timestamp
 
 from . import hashes, index, layout, versions
 from .checksum import check_range
 from .device import Device, check_device_name, device_problem
-from .errors import DeviceUnavailable
+from .errors import DeviceUnavailable, DiskFull
 from .metadata import ObjectMetadata
 from .reader import data_file_path, read_body
 from .writer import LmdbObjectWrite, unlink_replaced
@@ -184,6 +187,29 @@ class ObjectEngine:
         layout.check_partition(partition)
         wanted = {layout.parse_suffix(s) for s in recalculate}
         return await hashes.suffix_hashes(dev, partition, wanted, self._clock(), self.reclaim_age_s)
+
+    # -- async_pendings (container updates that failed), for the server and the updater --
+
+    async def save_async_pending(
+        self, device: str, pending: AsyncPending, rng: random.Random
+    ) -> bytes:
+        """Store ``pending`` durably on the object's device; its key."""
+        dev = self._device(device)
+        try:
+            return await async_pending.save(dev.writer, dev.async_pending, pending, rng)
+        except (lmdb.MapFullError, lmdb.DiskError) as exc:
+            raise DiskFull(f"device {device}: {exc}") from exc
+
+    def list_async_pendings(
+        self, device: str, *, after: bytes = b"", limit: int = 1000
+    ) -> list[tuple[bytes, AsyncPending | None]]:
+        """Oldest first, keys after ``after``; None for a record that cannot be decoded."""
+        dev = self._device(device)
+        return async_pending.list_pending(dev.env, dev.async_pending, after=after, limit=limit)
+
+    async def delete_async_pending(self, device: str, key: bytes) -> bool:
+        dev = self._device(device)
+        return await async_pending.delete(dev.writer, dev.async_pending, key)
 
     def quarantined_count(self, device: str) -> int:
         dev = self._device(device)

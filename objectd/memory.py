@@ -9,10 +9,13 @@ has no files: ``data_file_path`` is always None.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from service import async_pending
+from service.async_pending import AsyncPending
 from service.timestamp import Timestamp
 
 from . import layout, versions
@@ -32,6 +35,7 @@ class _MemoryDevice:
     bodies: dict[_Version, bytes] = field(default_factory=dict)
     quarantine: list[bytes] = field(default_factory=list)
     quarantined: int = 0
+    async_pending: dict[bytes, bytes] = field(default_factory=dict)  # key → encoded record
 
 
 class MemoryObjectWrite(ObjectWrite):
@@ -200,6 +204,25 @@ class MemoryObjectEngine:
                 result[layout.suffix_hex(suffix)] = value
         return result
 
+    async def save_async_pending(
+        self, device: str, pending: AsyncPending, rng: random.Random
+    ) -> bytes:
+        dev = self._dev(device)
+        await asyncio.sleep(0)
+        key = async_pending.make_key(pending.timestamp, rng.getrandbits(64))
+        dev.async_pending[key] = async_pending.encode(pending)
+        return key
+
+    def list_async_pendings(
+        self, device: str, *, after: bytes = b"", limit: int = 1000
+    ) -> list[tuple[bytes, AsyncPending | None]]:
+        dev = self._dev(device)
+        keys = sorted(k for k in dev.async_pending if k > after)[:limit]
+        return [(k, _decode_pending(dev.async_pending[k])) for k in keys]
+
+    async def delete_async_pending(self, device: str, key: bytes) -> bool:
+        return self._dev(device).async_pending.pop(key, None) is not None
+
     def quarantined_count(self, device: str) -> int:
         return self._dev(device).quarantined
 
@@ -266,3 +289,10 @@ class MemoryObjectEngine:
     @staticmethod
     def _attach(meta: ObjectMetadata | None, device: str, partition: int) -> ObjectMetadata | None:
         return None if meta is None else replace(meta, device=device, partition=partition)
+
+
+def _decode_pending(data: bytes) -> AsyncPending | None:
+    try:
+        return async_pending.decode(data)
+    except async_pending.AsyncPendingFormatError:
+        return None

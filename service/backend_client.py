@@ -25,6 +25,8 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from service.methods import wire_method
+
 
 class BackendUnavailable(Exception):
     """The node could not be reached or did not answer in time."""
@@ -65,8 +67,10 @@ class BackendClient:
         """``method /<device>/<partition><path>`` on ``ip:port``; ``path`` is ``/a[/c[/o]]``.
 
         Names in ``path`` are plain text (any UTF-8, '?' and '%' included); they are quoted
-        here.  ``timeout_s`` replaces ``node_timeout_s`` for this call.
+        here.  ``timeout_s`` replaces ``node_timeout_s`` for this call.  REPLICATE and SSYNC
+        go as a POST that names them (service/methods.py): aiohttp servers refuse them as is.
         """
+        method, headers = wire_method(method, headers)
         url = backend_url(ip, port, device, partition, path, query)
         timeout = aiohttp.ClientTimeout(
             total=self.node_timeout_s if timeout_s is None else timeout_s,

@@ -96,13 +96,14 @@ class ObjectServerConfig(StorageServerConfig):
     inline_max_bytes: int = 65536  # bodies up to this size live in LMDB
     block_size_bytes: int = 1 << 20  # a body carries one checksum per block
     container_update_timeout_s: float = 1.0  # then the update is saved as an async_pending
+    client_timeout_s: float = 60.0  # longest wait for the next chunk of a PUT body (then 408)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.inline_max_bytes < 0 or self.block_size_bytes < 1:
             raise ValueError("inline_max_bytes must be >= 0 and block_size_bytes >= 1")
-        if self.container_update_timeout_s <= 0:
-            raise ValueError("container_update_timeout_s must be > 0")
+        if self.container_update_timeout_s <= 0 or self.client_timeout_s <= 0:
+            raise ValueError("container_update_timeout_s and client_timeout_s must be > 0")
 
 
 @dataclass(frozen=True)

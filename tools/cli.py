@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from tools import serve
+
 NOT_BUILT = "the storage servers are not built yet (see issue 4); nothing was started"
 EXIT_NOT_BUILT = 3
 
@@ -38,6 +40,10 @@ def _down(args: argparse.Namespace) -> int:
     return EXIT_NOT_BUILT
 
 
+def _serve(args: argparse.Namespace) -> int:
+    return serve.run(args.service, args.config)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="torus", description="Torus object store.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -50,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     down = sub.add_parser("down", help="stop the all-in-one cluster")
     down.set_defaults(func=_down)
+
+    serve_cmd = sub.add_parser(
+        "serve",
+        help="run one storage server in the foreground",
+        description="Run one server until SIGTERM or SIGINT, configured from [cluster] and "
+        "the service's own table of a TOML file.",
+    )
+    serve_cmd.add_argument("service", choices=sorted(serve.SERVICES), help="which server to run")
+    serve_cmd.add_argument("--config", required=True, metavar="FILE", help="TOML config file")
+    serve_cmd.set_defaults(func=_serve)
 
     # Listed for --help only; main() dispatches them (see PASSTHROUGH).
     sub.add_parser("test", help="ruff check, ruff format --check, then pytest [ARGS...]")

@@ -1,0 +1,20 @@
+"""The typed keys of the object server's aiohttp application (objectd/server.py)."""
+
+from __future__ import annotations
+
+import random
+
+from aiohttp import web
+
+from service.config import ObjectServerConfig
+
+from .engine import ObjectEngine
+from .memory import MemoryObjectEngine
+
+# The storage the handlers call: the LMDB engine, or its in-memory twin in fast tests.
+Engine = ObjectEngine | MemoryObjectEngine
+
+ENGINE = web.AppKey("object_engine", Engine)  # type: ignore[arg-type]
+CONFIG = web.AppKey("object_server_config", ObjectServerConfig)
+# The process's random source (multipart boundaries, async_pending keys); a seeded one in tests.
+RNG = web.AppKey("object_server_rng", random.Random)

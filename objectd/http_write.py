@@ -1,0 +1,184 @@
+"""PUT, POST and DELETE of one object: checks, the engine call, then the container update.
+
+A PUT body streams chunk by chunk into the engine's ObjectWrite, never whole in memory, and
+is answered 201 only after the commit (data and index durable) and the container update
+(sent, or saved as an async_pending).  Errors are raised, and mapped to statuses in
+objectd/http_errors.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from aiohttp.http import HttpVersion11
+
+from service.backend_client import BACKEND_CLIENT
+from service.errors import BadRequest, NotFound, PreconditionFailed, RequestEntityTooLarge
+from service.http_semantics import evaluate_preconditions
+from service.names import MAX_FILE_SIZE, BackendPath, parse_backend_path
+from service.timestamp import Timestamp
+
+from . import container_update, http_headers
+from .app_keys import CONFIG, ENGINE, RNG
+from .errors import ObjectConflict, ObjectNotFound
+from .http_errors import ClientDisconnected, ClientTimeout
+from .metadata import ObjectMetadata
+from .upload import ObjectWrite
+
+READ_CHUNK_BYTES = 64 * 1024
+
+
+def object_path(request: web.Request) -> BackendPath:
+    return parse_backend_path(request.raw_path, min_parts=5, max_parts=5)
+
+
+async def handle_put(request: web.Request) -> web.Response:
+    engine, path = request.app[ENGINE], object_path(request)
+    headers = request.headers
+    timestamp = http_headers.request_timestamp(headers)
+    content_length = http_headers.put_content_length(headers)
+    content_type = http_headers.put_content_type(headers)
+    delete_at = http_headers.delete_at(headers, timestamp)
+    stored = http_headers.stored_headers(headers)
+    targets = container_update.parse_targets(headers)
+    _check_if_none_match(request, path)
+    write = await engine.open_write(*_names(path), timestamp, content_length=content_length)
+    async with write:  # aborts (nothing stored) unless committed
+        await send_continue(request)
+        await _receive_body(request, write)
+        meta = await write.commit(content_type, stored, headers.get("ETag"), delete_at=delete_at)
+    if targets is not None:
+        update_headers = container_update.put_headers(meta, headers.get("X-Trans-Id"))
+        await _update_containers(request, path, targets, "PUT", update_headers, timestamp)
+    return web.Response(status=201, headers={"ETag": f'"{meta.etag}"'})
+
+
+async def handle_post(request: web.Request) -> web.Response:
+    engine, path = request.app[ENGINE], object_path(request)
+    headers = request.headers
+    timestamp = http_headers.request_timestamp(headers)
+    delete_at = http_headers.delete_at(headers, timestamp)
+    content_type = http_headers.post_content_type(headers)
+    stored = http_headers.stored_headers(headers)
+    targets = container_update.parse_targets(headers)
+    meta = await engine.post(*_names(path), timestamp, content_type, stored, delete_at=delete_at)
+    if targets is not None:
+        # Swift sends the row again after a POST: its content type may have changed.
+        update_headers = container_update.put_headers(meta, headers.get("X-Trans-Id"))
+        await _update_containers(request, path, targets, "PUT", update_headers, timestamp)
+    reply = {k: v for k, v in meta.user_meta.items() if k.lower().startswith("x-object-sysmeta-")}
+    reply["X-Backend-Content-Type"] = meta.content_type
+    return web.Response(status=202, headers=reply)
+
+
+async def handle_delete(request: web.Request) -> web.Response:
+    engine, path = request.app[ENGINE], object_path(request)
+    headers = request.headers
+    timestamp = http_headers.request_timestamp(headers)
+    targets = container_update.parse_targets(headers)
+    expiring = "X-If-Delete-At" in headers
+    if expiring:
+        _check_if_delete_at(request, path, timestamp)
+    replaced = await engine.delete(*_names(path), timestamp)
+    if targets is not None:
+        update_headers = container_update.delete_headers(timestamp, headers.get("X-Trans-Id"))
+        await _update_containers(request, path, targets, "DELETE", update_headers, timestamp)
+    reply = {
+        "X-Backend-Timestamp": timestamp.internal,
+        "X-Backend-Content-Type": replaced.content_type if replaced else "",
+    }
+    if replaced is None and not expiring:
+        return web.Response(status=404, headers=reply, text="Not Found")
+    # The expirer's DELETE of the version it was queued for succeeds though that version
+    # has expired (so is no longer live): Swift tells that apart from "nothing there".
+    return web.Response(status=204, headers=reply)
+
+
+def _names(path: BackendPath) -> tuple[str, int, str, str, str]:
+    assert path.container is not None and path.obj is not None
+    return path.device, path.partition, path.account, path.container, path.obj
+
+
+def _check_if_none_match(request: web.Request, path: BackendPath) -> None:
+    """Swift's object PUT honours If-None-Match (``*`` or the current ETag) and nothing else."""
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is None:
+        return
+    try:
+        current: ObjectMetadata | None = request.app[ENGINE].get(*_names(path))
+    except ObjectNotFound:
+        current = None
+    status = evaluate_preconditions(
+        {"If-None-Match": if_none_match},
+        method="PUT",
+        etag=current.etag if current else None,
+        last_modified=None,
+        exists=current is not None,
+    )
+    if status is not None:
+        raise PreconditionFailed("Precondition Failed")
+
+
+def _check_if_delete_at(request: web.Request, path: BackendPath, timestamp: Timestamp) -> None:
+    """The expirer's DELETE: only the version whose X-Delete-At it was queued for.
+
+    Swift writes no tombstone unless the check passes: 404 if nothing was ever there, 409 if
+    a newer version is, 412 if the stored X-Delete-At differs.
+    """
+    try:
+        wanted = Timestamp.parse(request.headers["X-If-Delete-At"])
+    except ValueError:
+        raise BadRequest("Bad X-If-Delete-At header value") from None
+    try:
+        current = request.app[ENGINE].get(*_names(path))
+    except ObjectNotFound as exc:
+        if exc.metadata is None:
+            raise NotFound("Not Found") from None
+        current = exc.metadata  # a tombstone, or an expired version: the expirer's case
+    if current.timestamp >= timestamp:
+        raise ObjectConflict("a newer version is stored", timestamp=current.timestamp)
+    stored = Timestamp.from_seconds(current.delete_at or 0)
+    if stored.raw != wanted.raw:
+        raise PreconditionFailed("X-If-Delete-At and X-Delete-At do not match")
+
+
+async def send_continue(request: web.Request) -> None:
+    """100 Continue if the client waits for it (a PUT: once its checks passed)."""
+    expect = request.headers.get("Expect", "")
+    if request.version == HttpVersion11 and expect.lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # as aiohttp's own handler: no response bytes yet
+
+
+async def _receive_body(request: web.Request, write: ObjectWrite) -> None:
+    timeout_s = request.app[CONFIG].client_timeout_s
+    while True:
+        try:
+            async with asyncio.timeout(timeout_s):
+                chunk = await request.content.read(READ_CHUNK_BYTES)
+        except TimeoutError:
+            raise ClientTimeout() from None
+        except (OSError, web.RequestPayloadError) as exc:
+            raise ClientDisconnected(str(exc)) from exc
+        if not chunk:
+            return
+        if write.size_bytes + len(chunk) > MAX_FILE_SIZE:  # a chunked body has no length
+            raise RequestEntityTooLarge("Your request is too large.")
+        await write.write(chunk)
+
+
+async def _update_containers(
+    request: web.Request,
+    path: BackendPath,
+    targets: container_update.ContainerTargets,
+    op: str,
+    headers: dict[str, str],
+    timestamp: Timestamp,
+) -> None:
+    app = request.app
+    update = container_update.Update(op, path, headers, timestamp)
+    timeout_s = app[CONFIG].container_update_timeout_s
+    await container_update.send(
+        app[BACKEND_CLIENT], app[ENGINE], app[RNG], targets, update, timeout_s
+    )
