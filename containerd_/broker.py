@@ -1,12 +1,13 @@
 """The container broker: every container of a device in one LMDB environment.
 
-``<devices_root>/<device>/containers.lmdb`` holds four tables, keyed by the container id
-(the 16-byte ``hash_path(secret, account, container)``):
+``<devices_root>/<device>/containers.lmdb`` holds four tables keyed by the container id
+(the 16-byte ``hash_path(secret, account, container)``), and one more:
 
 - ``containers``: id → the info record (names, timestamps, metadata; ``info.py``);
-- ``totals``: id → object count and bytes used, updated with every row change;
+- ``totals``: id → object count, bytes used and stats timestamp, updated with every row change;
 - ``objects``: id | name → the live object row (``rows.py``), in byte order of the names;
-- ``tombstones``: the same for deleted rows, kept apart so listings never walk them.
+- ``tombstones``: the same for deleted rows, kept apart so listings never walk them;
+- ``async_pending``: account updates that failed (service/async_pending.py), for the updater.
 
 Reads run in the caller's thread; writes go through the device's group-commit writer, each
 in a nested transaction, so a row, the totals it changes and nothing else commit together.
@@ -14,21 +15,33 @@ in a nested transaction, so a row, the totals it changes and nothing else commit
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import lmdb
 
+from service import async_pending
+from service.async_pending import AsyncPending
 from service.listing_tables import ListingTable, LmdbCursor
 from service.lmdb_devices import DEFAULT_MAP_SIZE_BYTES, DeviceEnvs
 
 from . import rows
 from .broker_base import ContainerBrokerBase, ContainerStore
-from .info import ContainerInfo, decode_record, decode_totals, encode_record, encode_totals
+from .info import (
+    NO_TOTALS,
+    ContainerInfo,
+    Totals,
+    decode_record,
+    decode_totals,
+    encode_record,
+    encode_totals,
+)
 from .rows import ObjectRow
 
 T = TypeVar("T")
-TABLES = ("containers", "totals", "objects", "tombstones")
+PENDING = async_pending.TABLE.decode("ascii")
+TABLES = ("containers", "totals", "objects", "tombstones", PENDING)
 
 
 class ContainerBroker(ContainerBrokerBase):
@@ -60,6 +73,29 @@ class ContainerBroker(ContainerBrokerBase):
             device, lambda txn, opened: write(_LmdbStore(txn, opened.tables))
         )
 
+    async def save_async_pending(
+        self, device: str, pending: AsyncPending, rng: random.Random
+    ) -> bytes:
+        key = async_pending.make_key(pending.timestamp, rng.getrandbits(64))
+        value = async_pending.encode(pending)
+        await self._envs.write(
+            device, lambda txn, opened: txn.put(key, value, db=opened.tables[PENDING])
+        )
+        return key
+
+    def list_async_pendings(
+        self, device: str, *, after: bytes = b"", limit: int = 1000
+    ) -> list[tuple[bytes, AsyncPending | None]]:
+        opened = self._envs.get(device)
+        return async_pending.list_pending(
+            opened.env, opened.tables[PENDING], after=after, limit=limit
+        )
+
+    async def delete_async_pending(self, device: str, key: bytes) -> bool:
+        return await self._envs.write(
+            device, lambda txn, opened: txn.delete(key, db=opened.tables[PENDING])
+        )
+
     def close(self) -> None:
         self._envs.close()
 
@@ -80,17 +116,17 @@ class _LmdbStore:
         record = self._txn.get(cid, db=self._records)
         if record is None:
             return None
-        return decode_record(record, self.get_totals(cid) or (0, 0))
+        return decode_record(record, self.get_totals(cid) or NO_TOTALS)
 
     def put_info(self, cid: bytes, info: ContainerInfo) -> None:
         self._txn.put(cid, encode_record(info), db=self._records)
 
-    def get_totals(self, cid: bytes) -> tuple[int, int] | None:
+    def get_totals(self, cid: bytes) -> Totals | None:
         value = self._txn.get(cid, db=self._totals)
         return None if value is None else decode_totals(value)
 
-    def put_totals(self, cid: bytes, object_count: int, bytes_used: int) -> None:
-        self._txn.put(cid, encode_totals(object_count, bytes_used), db=self._totals)
+    def put_totals(self, cid: bytes, totals: Totals) -> None:
+        self._txn.put(cid, encode_totals(totals), db=self._totals)
 
     def get_row(self, cid: bytes, name: bytes) -> ObjectRow | None:
         value = self._objects.get(self._txn, cid, name)

@@ -20,12 +20,14 @@ contract suite checks the stores.  Semantics are Swift's container server and br
 
 from __future__ import annotations
 
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Protocol, TypeVar
 
 from ring.placement import hash_path
+from service.async_pending import AsyncPending
 from service.db_metadata import (
     Metadata,
     check_metadata,
@@ -37,7 +39,7 @@ from service.listing import MAX_LIMIT, ListingQuery, ScopeCursor, Subdir, encode
 from service.timestamp import Timestamp
 
 from .errors import ContainerConflict, ContainerNotEmpty, ContainerNotFound
-from .info import ContainerInfo
+from .info import NO_TOTALS, ContainerInfo, Totals
 from .rows import ObjectRow, check_row, merge
 
 T = TypeVar("T")
@@ -48,8 +50,8 @@ class ContainerStore(Protocol):
 
     def get_info(self, cid: bytes) -> ContainerInfo | None: ...
     def put_info(self, cid: bytes, info: ContainerInfo) -> None: ...  # all but the totals
-    def get_totals(self, cid: bytes) -> tuple[int, int] | None: ...
-    def put_totals(self, cid: bytes, object_count: int, bytes_used: int) -> None: ...
+    def get_totals(self, cid: bytes) -> Totals | None: ...
+    def put_totals(self, cid: bytes, totals: Totals) -> None: ...
     def get_row(self, cid: bytes, name: bytes) -> ObjectRow | None: ...
     def put_row(self, cid: bytes, name: bytes, old: ObjectRow | None, new: ObjectRow) -> None: ...
     def cursor(self, cid: bytes) -> ScopeCursor[ObjectRow]: ...
@@ -71,6 +73,25 @@ class ContainerBrokerBase(ABC):
     def close(self) -> None:  # noqa: B027 - only the LMDB broker holds anything
         """Release what the broker holds; further calls are an error."""
 
+    # -- async_pendings: account updates that failed, kept on the container's device for
+    # the container updater (service/async_pending.py) --
+
+    @abstractmethod
+    async def save_async_pending(
+        self, device: str, pending: AsyncPending, rng: random.Random
+    ) -> bytes:
+        """Store ``pending`` durably; its key.  ``rng``: the process's seeded random source."""
+
+    @abstractmethod
+    def list_async_pendings(
+        self, device: str, *, after: bytes = b"", limit: int = 1000
+    ) -> list[tuple[bytes, AsyncPending | None]]:
+        """Oldest first, keys after ``after``; None for a record that cannot be decoded."""
+
+    @abstractmethod
+    async def delete_async_pending(self, device: str, key: bytes) -> bool:
+        """Forget ``key``; False if it was already gone."""
+
     async def create(
         self,
         device: str,
@@ -90,7 +111,7 @@ class ContainerBrokerBase(ABC):
                     account, container, timestamp, status_changed_at=timestamp, created_at=timestamp
                 )
                 store.put_info(cid, replace(info, metadata=_merged({}, updates)))
-                store.put_totals(cid, 0, 0)
+                store.put_totals(cid, NO_TOTALS)
                 return "created"
             was_deleted = info.deleted
             info = replace(info, put_timestamp=max(info.put_timestamp, timestamp))
@@ -248,11 +269,16 @@ def _check_timestamp(timestamp: Timestamp) -> None:
 def _merge_rows(
     store: ContainerStore, cid: bytes, account: str, container: str, rows: list[ObjectRow]
 ) -> None:
-    """Merge each row into the stored one; totals follow the change of the winning row."""
+    """Merge each row into the stored one; totals follow the change of the winning row.
+
+    The stats timestamp is the newest data timestamp of any row that changed something: a
+    row that changes nothing is no newer than the stored one, so whatever the order rows
+    arrive in, it ends as the newest data timestamp merged (it converges, as rows do).
+    """
     totals = store.get_totals(cid)
     if totals is None:
         raise ContainerNotFound(account, container)
-    object_count, bytes_used = totals
+    object_count, bytes_used, stats_timestamp = totals
     for row in rows:
         name = row.name.encode("utf-8")
         old = store.get_row(cid, name)
@@ -260,9 +286,10 @@ def _merge_rows(
         if new == old:
             continue  # a replay: nothing to write
         store.put_row(cid, name, old, new)
+        stats_timestamp = max(stats_timestamp, new.timestamp)
         for counted, sign in ((old, -1), (new, 1)):
             if counted is not None and not counted.deleted:
                 object_count += sign
                 bytes_used += sign * counted.size
-    if (object_count, bytes_used) != totals:
-        store.put_totals(cid, object_count, bytes_used)
+    if (object_count, bytes_used, stats_timestamp) != totals:
+        store.put_totals(cid, (object_count, bytes_used, stats_timestamp))

@@ -2,8 +2,9 @@
 
 Stored as two values per container: the record (``0x01`` then UTF-8 JSON: names, timestamps,
 metadata), rewritten only by container PUT/DELETE/POST; and the totals (``u64 object_count |
-u64 bytes_used``), rewritten with every row change, so an object update never rewrites the
-metadata.
+u64 bytes_used | u64 stats raw | u64 stats offset``), rewritten with every row change, so an
+object update never rewrites the metadata.  Totals of 16 bytes (no stats timestamp: the first
+format) still decode, with the stats timestamp at zero.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from service.timestamp import Timestamp
 
 RECORD_VERSION = 1
 NEVER = Timestamp(0)  # a delete_timestamp that never happened (Swift's "0")
-_TOTALS = struct.Struct(">QQ")
+_TOTALS_V0 = struct.Struct(">QQ")
+_TOTALS = struct.Struct(">QQQQ")
+
+# object_count, bytes_used, stats_timestamp
+Totals = tuple[int, int, Timestamp]
+NO_TOTALS: Totals = (0, 0, NEVER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +36,10 @@ class ContainerInfo:
     created_at: Timestamp = NEVER  # the first PUT's timestamp here: Swift's X-Timestamp
     object_count: int = 0
     bytes_used: int = 0
+    # The newest object write (data timestamp) the totals reflect: the account keeps the
+    # report with the newest one, so a replica that missed writes cannot undo a fresher one's
+    # totals, and replicas that saw the same rows report the same timestamp.
+    stats_timestamp: Timestamp = NEVER
     # Every key Swift keeps (X-Container-Meta-*, -Read, -Write, -Sync-*, sysmeta), deleted
     # keys included as ("", timestamp); ``visible_metadata`` is what a HEAD shows.
     metadata: Metadata = field(default_factory=dict)
@@ -59,7 +69,7 @@ def encode_record(info: ContainerInfo) -> bytes:
     return bytes([RECORD_VERSION]) + text.encode("utf-8")
 
 
-def decode_record(data: bytes, totals: tuple[int, int]) -> ContainerInfo:
+def decode_record(data: bytes, totals: Totals) -> ContainerInfo:
     if data[:1] != bytes([RECORD_VERSION]):
         raise ValueError(f"unknown container record version {data[:1]!r}")
     record = json.loads(data[1:].decode("utf-8"))
@@ -72,13 +82,19 @@ def decode_record(data: bytes, totals: tuple[int, int]) -> ContainerInfo:
         created_at=Timestamp.parse(record["created_at"]),
         object_count=totals[0],
         bytes_used=totals[1],
+        stats_timestamp=totals[2],
         metadata=metadata_from_json(record["metadata"]),
     )
 
 
-def encode_totals(object_count: int, bytes_used: int) -> bytes:
-    return _TOTALS.pack(object_count, bytes_used)
+def encode_totals(totals: Totals) -> bytes:
+    object_count, bytes_used, stats = totals
+    return _TOTALS.pack(object_count, bytes_used, stats.raw, stats.offset)
 
 
-def decode_totals(data: bytes) -> tuple[int, int]:
-    return _TOTALS.unpack(data)
+def decode_totals(data: bytes) -> Totals:
+    if len(data) == _TOTALS_V0.size:
+        object_count, bytes_used = _TOTALS_V0.unpack(data)
+        return object_count, bytes_used, NEVER
+    object_count, bytes_used, raw, offset = _TOTALS.unpack(data)
+    return object_count, bytes_used, Timestamp(raw, offset)

@@ -8,16 +8,19 @@ Tests take a device away with ``offline_devices`` (DeviceUnavailable) or fill it
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
 
+from service import async_pending
+from service.async_pending import AsyncPending
 from service.listing_tables import SortedCursor, SortedRows
 from service.lmdb_devices import check_device_name
 
 from .broker_base import ContainerBrokerBase, ContainerStore
 from .errors import DeviceUnavailable, DiskFull
-from .info import ContainerInfo
+from .info import NO_TOTALS, ContainerInfo, Totals
 from .rows import ObjectRow
 
 T = TypeVar("T")
@@ -29,6 +32,7 @@ class MemoryContainerBroker(ContainerBrokerBase):
         self.offline_devices: set[str] = set()
         self.full_devices: set[str] = set()
         self._stores: dict[str, _MemoryStore] = {}
+        self._pending: dict[str, dict[bytes, bytes]] = {}  # device → key → encoded record
         self._closed = False
 
     def _store(self, device: str) -> _MemoryStore:
@@ -50,14 +54,41 @@ class MemoryContainerBroker(ContainerBrokerBase):
         # Writes raise only before changing anything, so the store needs no rollback.
         return write(self._store(device))
 
+    async def save_async_pending(
+        self, device: str, pending: AsyncPending, rng: random.Random
+    ) -> bytes:
+        await self._write(device, lambda store: None)  # the same device checks as a write
+        key = async_pending.make_key(pending.timestamp, rng.getrandbits(64))
+        self._pending.setdefault(device, {})[key] = async_pending.encode(pending)
+        return key
+
+    def list_async_pendings(
+        self, device: str, *, after: bytes = b"", limit: int = 1000
+    ) -> list[tuple[bytes, AsyncPending | None]]:
+        self._store(device)
+        records = self._pending.get(device, {})
+        keys = sorted(key for key in records if key > after)[:limit]
+        return [(key, _decode_pending(records[key])) for key in keys]
+
+    async def delete_async_pending(self, device: str, key: bytes) -> bool:
+        await self._write(device, lambda store: None)
+        return self._pending.get(device, {}).pop(key, None) is not None
+
     def close(self) -> None:
         self._closed = True
+
+
+def _decode_pending(data: bytes) -> AsyncPending | None:
+    try:
+        return async_pending.decode(data)
+    except async_pending.AsyncPendingFormatError:
+        return None
 
 
 class _MemoryStore:
     def __init__(self) -> None:
         self._infos: dict[bytes, ContainerInfo] = {}
-        self._totals: dict[bytes, tuple[int, int]] = {}
+        self._totals: dict[bytes, Totals] = {}
         self._objects: dict[bytes, SortedRows[ObjectRow]] = {}
         self._tombstones: dict[bytes, dict[bytes, ObjectRow]] = {}
 
@@ -65,20 +96,24 @@ class _MemoryStore:
         info = self._infos.get(cid)
         if info is None:
             return None
-        object_count, bytes_used = self._totals.get(cid, (0, 0))
+        object_count, bytes_used, stats_timestamp = self._totals.get(cid, NO_TOTALS)
         # A copy of the metadata, as the LMDB broker decodes a fresh one every time.
         return replace(
-            info, object_count=object_count, bytes_used=bytes_used, metadata=dict(info.metadata)
+            info,
+            object_count=object_count,
+            bytes_used=bytes_used,
+            stats_timestamp=stats_timestamp,
+            metadata=dict(info.metadata),
         )
 
     def put_info(self, cid: bytes, info: ContainerInfo) -> None:
         self._infos[cid] = replace(info, metadata=dict(info.metadata))
 
-    def get_totals(self, cid: bytes) -> tuple[int, int] | None:
+    def get_totals(self, cid: bytes) -> Totals | None:
         return self._totals.get(cid)
 
-    def put_totals(self, cid: bytes, object_count: int, bytes_used: int) -> None:
-        self._totals[cid] = (object_count, bytes_used)
+    def put_totals(self, cid: bytes, totals: Totals) -> None:
+        self._totals[cid] = totals
 
     def get_row(self, cid: bytes, name: bytes) -> ObjectRow | None:
         row = self._objects.setdefault(cid, SortedRows()).get(name)

@@ -35,6 +35,12 @@ class NotFound(HTTPStatusError):
     status = 404
 
 
+class NotAcceptable(HTTPStatusError):
+    """No listing format the client accepts (Swift's listing_formats answers 406)."""
+
+    status = 406
+
+
 class Conflict(HTTPStatusError):
     status = 409
 

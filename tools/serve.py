@@ -21,6 +21,8 @@ from service.config import ClusterConfig, ConfigError, load_section, load_toml
 
 SERVICES: dict[str, str] = {
     "object": "objectd.server:build_app",
+    "container": "containerd_.server:build_app",
+    "account": "accountd.server:build_app",
 }
 EXIT_CONFIG = 2  # the configuration cannot be used: nothing was started
 

@@ -7,6 +7,7 @@ import asyncio
 import random
 import uuid
 
+import lmdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,7 @@ from containerd_.errors import (
 )
 from containerd_.memory import MemoryContainerBroker
 from containerd_.rows import ObjectRow, merge
+from service.async_pending import AsyncPending
 from service.listing import Subdir
 from service.timestamp import Timestamp
 
@@ -432,6 +434,58 @@ def test_a_full_device_refuses_writes_and_still_reads(broker, tmp_path) -> None:
         broker.close()
 
 
+def test_the_stats_timestamp_is_the_newest_data_timestamp_merged(broker) -> None:
+    name = new_container(broker, when=50)
+    assert broker.info(DEV, ACCOUNT, name).stats_timestamp == Timestamp(0)
+    put(broker, name, "o", 10)
+    put(broker, name, "p", 12, size=5)
+    put(broker, name, "o", 11)  # older than the stored max: the totals are no fresher
+    assert broker.info(DEV, ACCOUNT, name).stats_timestamp == ts(12)
+    run(broker.delete_object(DEV, ACCOUNT, name, "o", ts(13, 1)))
+    assert broker.info(DEV, ACCOUNT, name).stats_timestamp == ts(13, 1)
+
+
+# -- async_pendings ------------------------------------------------------------------------
+
+
+def pending(when: int, container: str = "c") -> AsyncPending:
+    return AsyncPending(
+        op="PUT",
+        account=ACCOUNT,
+        container=container,
+        obj=None,
+        targets=(("127.0.0.1", 6202, "sda"),),
+        partition=7,
+        headers={"X-Put-Timestamp": ts(when).internal},
+        timestamp=ts(when),
+    )
+
+
+def test_async_pendings_are_kept_oldest_first_until_deleted(broker) -> None:
+    rng = random.Random(1)
+    newer = run(broker.save_async_pending(DEV, pending(5, "new"), rng))
+    older = run(broker.save_async_pending(DEV, pending(3, "old"), rng))
+    listed = broker.list_async_pendings(DEV)
+    assert [key for key, _ in listed] == [older, newer]
+    assert listed[0][1] == pending(3, "old")
+    assert broker.list_async_pendings(DEV, after=older) == [(newer, pending(5, "new"))]
+    assert broker.list_async_pendings("sdb") == []
+    assert run(broker.delete_async_pending(DEV, older)) is True
+    assert run(broker.delete_async_pending(DEV, older)) is False
+    assert [key for key, _ in broker.list_async_pendings(DEV)] == [newer]
+
+
+def test_async_pendings_need_the_device(broker, tmp_path) -> None:
+    if isinstance(broker, ContainerBroker):
+        (tmp_path / DEV).rmdir()
+    else:
+        broker.offline_devices.add(DEV)
+    with pytest.raises(DeviceUnavailable):
+        run(broker.save_async_pending(DEV, pending(1), random.Random(1)))
+    with pytest.raises(DeviceUnavailable):
+        broker.list_async_pendings(DEV)
+
+
 # -- convergence ---------------------------------------------------------------------------
 
 UPDATE_NAMES = ["a", "b/c", "é", LONG + "1", LONG + "2"]
@@ -496,6 +550,7 @@ def test_updates_in_any_order_converge(broker, rows, rnd) -> None:
         info = broker.info(DEV, ACCOUNT, name)
         assert broker.list_objects(DEV, ACCOUNT, name) == live
         assert (info.object_count, info.bytes_used) == totals
+        assert info.stats_timestamp == max(row.timestamp for row in rows)
 
 
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -570,6 +625,28 @@ def test_lmdb_data_survives_reopening(tmp_path) -> None:
         assert after == before
         put(reopened, name, "é", 2, size=4)  # older than the tombstone, which must survive
         assert reopened.info(DEV, ACCOUNT, name).object_count == 1
+    finally:
+        reopened.close()
+
+
+def test_lmdb_reads_totals_of_the_first_format(tmp_path) -> None:
+    (tmp_path / DEV).mkdir()
+    broker = ContainerBroker(str(tmp_path), SECRET)
+    name = new_container(broker)
+    put(broker, name, "o", 2, size=3)
+    broker.close()
+    env = lmdb.open(str(tmp_path / DEV / "containers.lmdb"), max_dbs=8)
+    with env.begin(write=True) as txn:  # what a broker before stats timestamps stored
+        totals = env.open_db(b"totals", txn=txn)
+        for key, _value in list(txn.cursor(db=totals)):
+            txn.put(key, (1).to_bytes(8, "big") + (3).to_bytes(8, "big"), db=totals)
+    env.close()
+    reopened = ContainerBroker(str(tmp_path), SECRET)
+    try:
+        info = reopened.info(DEV, ACCOUNT, name)
+        assert (info.object_count, info.bytes_used, info.stats_timestamp) == (1, 3, Timestamp(0))
+        put(reopened, name, "p", 4, size=1)
+        assert reopened.info(DEV, ACCOUNT, name).stats_timestamp == ts(4)
     finally:
         reopened.close()
 

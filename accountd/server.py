@@ -1,0 +1,59 @@
+"""The account server: a thin aiohttp app over the account broker (accountd/broker.py).
+
+``build_app(config, cluster)`` is the process's composition root; ``torus serve account``
+runs it in each worker (service/runner.py), so the broker — LMDB environments and writer
+threads — is opened after the fork, in a cleanup context, and closed when the app shuts down.
+
+One route takes every request: ``/<device>/<partition>/<account>`` for account verbs,
+``.../<account>/<container>`` for container rows; handlers live in accountd/http_handlers.py,
+errors become statuses in accountd/http_errors.py, and every response echoes the request's
+X-Trans-Id.  The account server calls no other server, so it has no backend client.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from aiohttp import web
+
+from service.config import AccountServerConfig, ClusterConfig
+from service.db_app import PathHandler, broker_ctx, path_dispatcher
+from service.http_errors import echo_trans_id
+
+from . import http_handlers as h
+from .app_keys import BROKER, CONFIG
+from .broker import AccountBroker
+from .broker_base import AccountBrokerBase
+from .http_errors import middleware
+
+ACCOUNT_HANDLERS: dict[str, PathHandler] = {
+    "PUT": h.put_account,
+    "POST": h.post_account,
+    "DELETE": h.delete_account,
+    "HEAD": h.head_account,
+    "GET": h.get_account,
+}
+CONTAINER_ROW_HANDLERS: dict[str, PathHandler] = {"PUT": h.put_container_row}
+
+
+def build_app(
+    config: AccountServerConfig,
+    cluster: ClusterConfig,
+    *,
+    broker: AccountBrokerBase | None = None,
+) -> web.Application:
+    """The account server.  ``broker``: use this one (tests; the caller closes it)."""
+    app = web.Application(middlewares=[middleware])
+    app[CONFIG] = config
+    open_broker = functools.partial(
+        AccountBroker,
+        str(config.devices),
+        cluster.hash_path_secret.encode("utf-8"),
+        max_batch=config.max_batch,
+        mount_check=config.mount_check,
+    )
+    app.cleanup_ctx.append(broker_ctx(BROKER, open_broker, broker))
+    app.on_response_prepare.append(echo_trans_id)
+    dispatch = path_dispatcher(3, 4, {3: ACCOUNT_HANDLERS, 4: CONTAINER_ROW_HANDLERS})
+    app.router.add_route("*", "/{path:.*}", dispatch)
+    return app
