@@ -23,54 +23,19 @@ from dataclasses import dataclass
 
 from service.async_pending import AsyncPending, Target
 from service.backend_client import BackendClient, BackendUnavailable
-from service.errors import BadRequest
-from service.names import BackendPath, check_device, parse_partition
+from service.names import BackendPath
 from service.timestamp import Timestamp
+from service.update_targets import UpdateTargets, parse_update_targets
 
 from .app_keys import Engine
 from .metadata import ObjectMetadata
 
 log = logging.getLogger("torus.objectd")
-MAX_TARGETS = 16  # far beyond any replica count: a bound on the fan-out, not a policy
 
 
-@dataclass(frozen=True, slots=True)
-class ContainerTargets:
-    partition: int
-    nodes: tuple[Target, ...]  # (ip, port, device)
-
-
-def parse_targets(headers: Mapping[str, str]) -> ContainerTargets | None:
-    """The container replicas to update, or None if the request names none.
-
-    Checked before the write, so a malformed list is a 400 and not a lost update (Swift only
-    logs a length mismatch, after the write).
-    """
-    hosts_text = headers.get("X-Container-Host", "").strip()
-    partition_text = headers.get("X-Container-Partition", "").strip()
-    if not hosts_text or not partition_text:
-        return None
-    hosts = [h.strip() for h in hosts_text.split(",")]
-    devices = [d.strip() for d in headers.get("X-Container-Device", "").split(",")]
-    if len(hosts) != len(devices):
-        raise BadRequest("X-Container-Host and X-Container-Device differ in length")
-    if len(hosts) > MAX_TARGETS:
-        raise BadRequest(f"more than {MAX_TARGETS} container hosts")
-    try:
-        partition = parse_partition(partition_text)
-        nodes = tuple(
-            (*_host_port(h), check_device(d)) for h, d in zip(hosts, devices, strict=True)
-        )
-    except BadRequest as exc:
-        raise BadRequest(f"Invalid container update header: {exc.body}") from None
-    return ContainerTargets(partition, nodes)
-
-
-def _host_port(host: str) -> tuple[str, int]:
-    ip, colon, port = host.rpartition(":")
-    if not colon or not ip or not port.isascii() or not port.isdigit() or int(port) > 65535:
-        raise BadRequest(f"Invalid container host {host!r}")
-    return ip.strip("[]"), int(port)  # "[::1]:6201" → "::1": the client brackets it again
+def parse_targets(headers: Mapping[str, str]) -> UpdateTargets | None:
+    """The container replicas named by the X-Container-* headers (checked before the write)."""
+    return parse_update_targets(headers, "Container")
 
 
 def put_headers(meta: ObjectMetadata, trans_id: str | None) -> dict[str, str]:
@@ -113,7 +78,7 @@ async def send(
     client: BackendClient,
     engine: Engine,
     rng: random.Random,
-    targets: ContainerTargets,
+    targets: UpdateTargets,
     update: Update,
     timeout_s: float,
 ) -> int:

@@ -171,7 +171,7 @@ async def _receive_body(request: web.Request, write: ObjectWrite) -> None:
 async def _update_containers(
     request: web.Request,
     path: BackendPath,
-    targets: container_update.ContainerTargets,
+    targets: container_update.UpdateTargets,
     op: str,
     headers: dict[str, str],
     timestamp: Timestamp,
