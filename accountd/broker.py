@@ -8,12 +8,15 @@
 - ``containers``: id | name → the live container row (``rows.py``), in byte order of the names;
 - ``tombstones``: the same for deleted container rows, kept apart so listings never walk them.
 
-Reads run in the caller's thread; writes go through the device's group-commit writer, each
-in a nested transaction, so a row and the totals it changes commit together.
+Reads run in the caller's thread (a server runs a listing in a thread of its own,
+``run_read``, and opens the device off the event loop first, ``prepare_device``); writes go
+through the device's group-commit writer, each in a nested transaction, so a row and the
+totals it changes commit together.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -59,6 +62,16 @@ class AccountBroker(AccountBrokerBase):
         return await self._envs.write(
             device, lambda txn, opened: write(_LmdbStore(txn, opened.tables))
         )
+
+    async def prepare_device(self, device: str) -> None:
+        await self._envs.prepare(device)
+
+    async def run_read(self, read: Callable[[], T]) -> T:
+        return await asyncio.to_thread(read)
+
+    def reader_check(self) -> int:
+        """Clear dead processes' reader slots in every open environment (for periodic use)."""
+        return self._envs.reader_check()
 
     def close(self) -> None:
         self._envs.close()

@@ -17,6 +17,7 @@ the ``AccountStore`` they hand in.  Semantics are Swift's account server and bro
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -30,6 +31,7 @@ from service.db_metadata import (
     cleared_metadata,
     merge_metadata,
 )
+from service.errors import BadInput
 from service.listing import MAX_LIMIT, ListingQuery, ScopeCursor, Subdir, encode_name, list_page
 from service.timestamp import Timestamp
 
@@ -60,6 +62,7 @@ class AccountBrokerBase(ABC):
             raise ValueError("hash_secret must be non-empty bytes")
         self._secret = hash_secret
         self.listing_steps = 0  # rows visited by listings, for tests and benchmarks
+        self._steps_lock = threading.Lock()  # listings may run in threads (run_read)
 
     @abstractmethod
     def _read(self, device: str, read: Callable[[AccountStore], T]) -> T: ...
@@ -69,6 +72,14 @@ class AccountBrokerBase(ABC):
 
     def close(self) -> None:  # noqa: B027 - only the LMDB broker holds anything
         """Release what the broker holds; further calls are an error."""
+
+    async def prepare_device(self, device: str) -> None:  # noqa: B027 - the LMDB broker's
+        """Open and check ``device`` off the event loop; errors are left to the next call."""
+
+    async def run_read(self, read: Callable[[], T]) -> T:
+        """Run ``read`` (a listing page, rendered) in a thread if the broker is thread-safe
+        (LMDB); the memory twin runs it inline."""
+        return read()
 
     async def create(
         self, device: str, account: str, timestamp: Timestamp, metadata: Metadata | None = None
@@ -146,11 +157,19 @@ class AccountBrokerBase(ABC):
         object_count: int,
         bytes_used: int,
         *,
+        stats_sum: int = 0,
         override_deleted: bool = False,
     ) -> None:
-        """Merge a container server's report of ``container`` into the account."""
+        """Merge a container server's report of ``container`` into the account; its stats
+        version is ``(stats_timestamp, stats_sum)`` (accountd/rows.py)."""
         row = ContainerRow(
-            container, put_timestamp, delete_timestamp, stats_timestamp, object_count, bytes_used
+            container,
+            put_timestamp,
+            delete_timestamp,
+            stats_timestamp,
+            object_count,
+            bytes_used,
+            stats_sum,
         )
         await self.merge_rows(device, account, [row], override_deleted=override_deleted)
 
@@ -204,14 +223,15 @@ class AccountBrokerBase(ABC):
             try:
                 return list_page(cursor, query)
             finally:
-                self.listing_steps += cursor.steps
+                with self._steps_lock:
+                    self.listing_steps += cursor.steps
 
         return self._read(device, read)
 
     def _aid(self, account: str) -> bytes:
         encode_name(account, "account name")
         if "/" in account:
-            raise ValueError(f"account name {account!r} must not hold '/'")
+            raise BadInput(f"account name {account!r} must not hold '/'")
         return hash_path(self._secret, account)
 
 
@@ -223,7 +243,7 @@ def _merged(current: Metadata, updates: Metadata) -> Metadata:
 
 def _check_timestamp(timestamp: Timestamp) -> None:
     if not isinstance(timestamp, Timestamp):
-        raise ValueError(f"expected a Timestamp, not {timestamp!r}")
+        raise BadInput(f"expected a Timestamp, not {timestamp!r}")
 
 
 def _merge_rows(store: AccountStore, aid: bytes, rows: list[ContainerRow]) -> None:

@@ -6,7 +6,8 @@
   reclaimed: Swift never re-creates it while the reaper may be emptying it);
 - ``AccountConflict`` → 409 (a DELETE older than the account's PUT);
 - ``DeviceUnavailable``, ``DiskFull`` → 507;
-- ``ValueError`` → 400 (bad names, listing parameters or row fields).
+- ``service.errors.BadInput`` (a ValueError) → 400 (bad names, listing parameters, row fields
+  or metadata).  Any other ValueError (a stored record that does not decode) is a logged 500.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from service.errors import BadInput
 from service.http_errors import error_middleware
 
 from .errors import AccountConflict, AccountDeleted, AccountNotFound, DeviceUnavailable, DiskFull
@@ -20,7 +21,7 @@ DELETED_STATUS = {"X-Account-Status": "Deleted"}
 
 
 def error_status(exc: BaseException) -> tuple[int, str, dict[str, str]] | None:
-    """(status, body, headers) for a broker error; None for a bug."""
+    """(status, body, headers) for a broker error; None for a bug or corrupt storage."""
     if isinstance(exc, AccountNotFound):
         return 404, "Not Found", {}
     if isinstance(exc, AccountDeleted):
@@ -29,8 +30,10 @@ def error_status(exc: BaseException) -> tuple[int, str, dict[str, str]] | None:
         return 409, str(exc), {}
     if isinstance(exc, DeviceUnavailable | DiskFull):
         return 507, str(exc), {}
-    if isinstance(exc, ValueError):  # the broker's checks: names, rows, metadata limits
+    if isinstance(exc, BadInput):  # the broker's checks: names, rows, metadata limits
         return 400, str(exc), {}
+    # Anything else (a ValueError from a record that does not decode included) is a bug or
+    # corrupt storage: the middleware logs it and answers 500.
     return None
 
 

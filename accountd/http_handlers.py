@@ -80,11 +80,14 @@ async def get_account(request: web.Request, path: BackendPath) -> web.Response:
         with_path=False,  # Swift's account listing has no path parameter
     )
     info = _live_info(request, path)
-    entries = request.app[BROKER].list_containers(
-        path.device, path.account, **params.broker_kwargs()
-    )
-    records = [container_record(entry) for entry in entries]
-    body = render_listing(records, params.content_type, "account", path.account)
+    broker = request.app[BROKER]
+
+    def page() -> bytes:  # up to 10,000 rows read and rendered: in a thread if LMDB's
+        entries = broker.list_containers(path.device, path.account, **params.broker_kwargs())
+        records = [container_record(entry) for entry in entries]
+        return render_listing(records, params.content_type, "account", path.account)
+
+    body = await broker.run_read(page)
     return listing_response(body, params.content_type, info_headers(info))
 
 
@@ -95,11 +98,12 @@ async def put_container_row(request: web.Request, path: BackendPath) -> web.Resp
     delete_timestamp = required_timestamp(headers, "X-Delete-Timestamp")
     object_count = header_count(headers, "X-Object-Count")
     bytes_used = header_count(headers, "X-Bytes-Used")
-    # A sender that keeps no stats timestamp (Swift's container server): its totals are as
-    # fresh as the container's own newest change.
+    # The stats version (containerd_/info.py).  A sender that keeps none (Swift's container
+    # server): its totals are as fresh as the container's own newest change.
     stats_timestamp = header_timestamp(headers, "X-Stats-Timestamp") or max(
         put_timestamp, delete_timestamp
     )
+    stats_sum = header_count(headers, "X-Stats-Sum", default=0)
     override = headers.get("X-Account-Override-Deleted", "").lower() == "yes"
     assert path.container is not None
     await request.app[BROKER].put_container(
@@ -111,6 +115,7 @@ async def put_container_row(request: web.Request, path: BackendPath) -> web.Resp
         stats_timestamp,
         object_count,
         bytes_used,
+        stats_sum=stats_sum,
         override_deleted=override,
     )
     return web.Response(status=204 if delete_timestamp > put_timestamp else 201)

@@ -19,6 +19,7 @@ from aiohttp import web
 from service.config import AccountServerConfig, ClusterConfig
 from service.db_app import PathHandler, broker_ctx, path_dispatcher
 from service.http_errors import echo_trans_id
+from service.names import BackendPath
 
 from . import http_handlers as h
 from .app_keys import BROKER, CONFIG
@@ -34,6 +35,10 @@ ACCOUNT_HANDLERS: dict[str, PathHandler] = {
     "GET": h.get_account,
 }
 CONTAINER_ROW_HANDLERS: dict[str, PathHandler] = {"PUT": h.put_container_row}
+
+
+async def _prepare_device(request: web.Request, path: BackendPath) -> None:
+    await request.app[BROKER].prepare_device(path.device)
 
 
 def build_app(
@@ -54,6 +59,7 @@ def build_app(
     )
     app.cleanup_ctx.append(broker_ctx(BROKER, open_broker, broker))
     app.on_response_prepare.append(echo_trans_id)
-    dispatch = path_dispatcher(3, 4, {3: ACCOUNT_HANDLERS, 4: CONTAINER_ROW_HANDLERS})
+    tables = {3: ACCOUNT_HANDLERS, 4: CONTAINER_ROW_HANDLERS}
+    dispatch = path_dispatcher(3, 4, tables, prepare=_prepare_device)
     app.router.add_route("*", "/{path:.*}", dispatch)
     return app

@@ -3,12 +3,12 @@ async_pending.
 
 The proxy names the account's replicas in ``X-Account-Host``/``-Device``/``-Partition``
 (service/update_targets.py).  After the write, the container server reports the container's
-row — put and delete timestamps, object count, bytes used and the stats timestamp (the newest
-object write those totals reflect, containerd_/info.py) — to all of them at once, each call
-bounded by ``node_timeout_s``.  The replicas that fail (unreachable, slow, or not 2xx) go
-into one async_pending saved on the container's device *before* the client is answered, so
-the account's listing never misses a container a client was told exists: the updater
-replays it.
+row — put and delete timestamps, object count, bytes used and the stats version the account
+orders reports by (``X-Stats-Timestamp`` and ``X-Stats-Sum``, containerd_/info.py) — to all
+of them at once, each call bounded by ``node_timeout_s``.  The replicas that fail
+(unreachable, slow, or not 2xx) go into one async_pending saved on the container's device
+*before* the client is answered, so the account's listing never misses a container a client
+was told exists: the updater replays it.
 
 As Swift does, a report every account replica answered 404 (no such account) makes the
 container request a 404 too; it is kept as an async_pending all the same, for an account
@@ -45,6 +45,7 @@ def report_headers(info: ContainerInfo, request_headers: Mapping[str, str]) -> d
         "X-Object-Count": str(info.object_count),
         "X-Bytes-Used": str(info.bytes_used),
         "X-Stats-Timestamp": info.stats_timestamp.internal,
+        "X-Stats-Sum": str(info.stats_sum),
         "User-Agent": f"container-server {os.getpid()}",
     }
     trans_id = request_headers.get("X-Trans-Id")

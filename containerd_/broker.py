@@ -4,17 +4,20 @@
 (the 16-byte ``hash_path(secret, account, container)``), and one more:
 
 - ``containers``: id → the info record (names, timestamps, metadata; ``info.py``);
-- ``totals``: id → object count, bytes used and stats timestamp, updated with every row change;
+- ``totals``: id → object count, bytes used and stats version, updated with every row change;
 - ``objects``: id | name → the live object row (``rows.py``), in byte order of the names;
 - ``tombstones``: the same for deleted rows, kept apart so listings never walk them;
 - ``async_pending``: account updates that failed (service/async_pending.py), for the updater.
 
-Reads run in the caller's thread; writes go through the device's group-commit writer, each
-in a nested transaction, so a row, the totals it changes and nothing else commit together.
+Reads run in the caller's thread (a server runs a listing in a thread of its own,
+``run_read``, and opens the device off the event loop first, ``prepare_device``); writes go
+through the device's group-commit writer, each in a nested transaction, so a row, the totals
+it changes and nothing else commit together.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -95,6 +98,16 @@ class ContainerBroker(ContainerBrokerBase):
         return await self._envs.write(
             device, lambda txn, opened: txn.delete(key, db=opened.tables[PENDING])
         )
+
+    async def prepare_device(self, device: str) -> None:
+        await self._envs.prepare(device)
+
+    async def run_read(self, read: Callable[[], T]) -> T:
+        return await asyncio.to_thread(read)
+
+    def reader_check(self) -> int:
+        """Clear dead processes' reader slots in every open environment (for periodic use)."""
+        return self._envs.reader_check()
 
     def close(self) -> None:
         self._envs.close()

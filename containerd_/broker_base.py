@@ -21,6 +21,7 @@ contract suite checks the stores.  Semantics are Swift's container server and br
 from __future__ import annotations
 
 import random
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -35,12 +36,13 @@ from service.db_metadata import (
     cleared_metadata,
     merge_metadata,
 )
+from service.errors import BadInput
 from service.listing import MAX_LIMIT, ListingQuery, ScopeCursor, Subdir, encode_name, list_page
 from service.timestamp import Timestamp
 
 from .errors import ContainerConflict, ContainerNotEmpty, ContainerNotFound
 from .info import NO_TOTALS, ContainerInfo, Totals
-from .rows import ObjectRow, check_row, merge
+from .rows import ObjectRow, check_row, merge, stats_key
 
 T = TypeVar("T")
 
@@ -63,6 +65,7 @@ class ContainerBrokerBase(ABC):
             raise ValueError("hash_secret must be non-empty bytes")
         self._secret = hash_secret
         self.listing_steps = 0  # rows visited by listings, for tests and benchmarks
+        self._steps_lock = threading.Lock()  # listings may run in threads (run_read)
 
     @abstractmethod
     def _read(self, device: str, read: Callable[[ContainerStore], T]) -> T: ...
@@ -72,6 +75,14 @@ class ContainerBrokerBase(ABC):
 
     def close(self) -> None:  # noqa: B027 - only the LMDB broker holds anything
         """Release what the broker holds; further calls are an error."""
+
+    async def prepare_device(self, device: str) -> None:  # noqa: B027 - the LMDB broker's
+        """Open and check ``device`` off the event loop; errors are left to the next call."""
+
+    async def run_read(self, read: Callable[[], T]) -> T:
+        """Run ``read`` (a listing page, rendered) in a thread if the broker is thread-safe
+        (LMDB); the memory twin runs it inline."""
+        return read()
 
     # -- async_pendings: account updates that failed, kept on the container's device for
     # the container updater (service/async_pending.py) --
@@ -243,7 +254,8 @@ class ContainerBrokerBase(ABC):
             try:
                 return list_page(cursor, query)
             finally:
-                self.listing_steps += cursor.steps
+                with self._steps_lock:
+                    self.listing_steps += cursor.steps
 
         return self._read(device, read)
 
@@ -251,7 +263,7 @@ class ContainerBrokerBase(ABC):
         for what, name in (("account", account), ("container", container)):
             encode_name(name, f"{what} name")
             if "/" in name:
-                raise ValueError(f"{what} name {name!r} must not hold '/'")
+                raise BadInput(f"{what} name {name!r} must not hold '/'")
         return hash_path(self._secret, account, container)
 
 
@@ -263,7 +275,7 @@ def _merged(current: Metadata, updates: Metadata) -> Metadata:
 
 def _check_timestamp(timestamp: Timestamp) -> None:
     if not isinstance(timestamp, Timestamp):
-        raise ValueError(f"expected a Timestamp, not {timestamp!r}")
+        raise BadInput(f"expected a Timestamp, not {timestamp!r}")
 
 
 def _merge_rows(
@@ -271,14 +283,14 @@ def _merge_rows(
 ) -> None:
     """Merge each row into the stored one; totals follow the change of the winning row.
 
-    The stats timestamp is the newest data timestamp of any row that changed something: a
-    row that changes nothing is no newer than the stored one, so whatever the order rows
-    arrive in, it ends as the newest data timestamp merged (it converges, as rows do).
+    The stats version (``containerd_/info.py``) follows every change: the stats timestamp is
+    the newest data timestamp merged, and the stats sum adds the change of the row's
+    ``stats_key``, so both end as functions of the rows held, whatever order they came in.
     """
     totals = store.get_totals(cid)
     if totals is None:
         raise ContainerNotFound(account, container)
-    object_count, bytes_used, stats_timestamp = totals
+    object_count, bytes_used, stats_timestamp, stats_sum = totals
     for row in rows:
         name = row.name.encode("utf-8")
         old = store.get_row(cid, name)
@@ -287,9 +299,11 @@ def _merge_rows(
             continue  # a replay: nothing to write
         store.put_row(cid, name, old, new)
         stats_timestamp = max(stats_timestamp, new.timestamp)
+        stats_sum += stats_key(new) - (0 if old is None else stats_key(old))
         for counted, sign in ((old, -1), (new, 1)):
             if counted is not None and not counted.deleted:
                 object_count += sign
                 bytes_used += sign * counted.size
-    if (object_count, bytes_used, stats_timestamp) != totals:
-        store.put_totals(cid, (object_count, bytes_used, stats_timestamp))
+    updated = (object_count, bytes_used, stats_timestamp, stats_sum)
+    if updated != totals:
+        store.put_totals(cid, updated)

@@ -6,8 +6,9 @@
 - ``ContainerConflict`` → 409 (a PUT older than the container's DELETE, or a DELETE older
   than its PUT: the timestamps decided, and the request lost);
 - ``DeviceUnavailable``, ``DiskFull`` → 507;
-- ``ValueError`` → 400 (a name that is empty, not UTF-8 or over 1024 bytes; a bad listing
-  parameter or row field).
+- ``service.errors.BadInput`` (a ValueError) → 400 (a name that is empty, not UTF-8 or over
+  1024 bytes; a bad listing parameter or row field; metadata over Swift's limits).  Any other
+  ValueError (a stored record that does not decode) is a logged 500.
 """
 
 from __future__ import annotations

@@ -120,10 +120,15 @@ async def get_container(request: web.Request, path: BackendPath) -> web.Response
         with_path=True,
     )
     info = _live_info(request, path)
-    entries = request.app[BROKER].list_objects(*_names(path), **params.broker_kwargs())
-    records = [object_record(entry) for entry in entries]
-    assert path.container is not None
-    body = render_listing(records, params.content_type, "container", path.container)
+    broker = request.app[BROKER]
+    names = _names(path)
+
+    def page() -> bytes:  # up to 10,000 rows read and rendered: in a thread if LMDB's
+        entries = broker.list_objects(*names, **params.broker_kwargs())
+        records = [object_record(entry) for entry in entries]
+        return render_listing(records, params.content_type, "container", names[2])
+
+    body = await broker.run_read(page)
     return listing_response(body, params.content_type, info_headers(info))
 
 

@@ -96,13 +96,14 @@ class _MemoryStore:
         info = self._infos.get(cid)
         if info is None:
             return None
-        object_count, bytes_used, stats_timestamp = self._totals.get(cid, NO_TOTALS)
+        object_count, bytes_used, stats_timestamp, stats_sum = self._totals.get(cid, NO_TOTALS)
         # A copy of the metadata, as the LMDB broker decodes a fresh one every time.
         return replace(
             info,
             object_count=object_count,
             bytes_used=bytes_used,
             stats_timestamp=stats_timestamp,
+            stats_sum=stats_sum,
             metadata=dict(info.metadata),
         )
 

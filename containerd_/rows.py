@@ -23,6 +23,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from service.errors import BadInput
 from service.listing import encode_name
 from service.timestamp import Timestamp
 
@@ -75,26 +76,26 @@ class ObjectRow:
 
 
 def check_row(row: ObjectRow) -> ObjectRow:
-    """``row`` if every field can be stored, else ValueError (rows come from the network)."""
+    """``row`` if every field can be stored, else BadInput (rows come from the network)."""
     if not isinstance(row, ObjectRow):
-        raise ValueError(f"expected an ObjectRow, not {type(row).__name__}")
+        raise BadInput(f"expected an ObjectRow, not {type(row).__name__}")
     encode_name(row.name, "object name")
     for ts in (row.timestamp, row.ctype_timestamp, row.meta_timestamp):
         if not isinstance(ts, Timestamp):
-            raise ValueError(f"timestamps must be Timestamps, not {ts!r}")
+            raise BadInput(f"timestamps must be Timestamps, not {ts!r}")
     if isinstance(row.size, bool) or not isinstance(row.size, int) or not 0 <= row.size <= MAX_SIZE:
-        raise ValueError(f"size must be an integer in 0..{MAX_SIZE}, not {row.size!r}")
+        raise BadInput(f"size must be an integer in 0..{MAX_SIZE}, not {row.size!r}")
     if not isinstance(row.deleted, bool):
-        raise ValueError(f"deleted must be a bool, not {row.deleted!r}")
+        raise BadInput(f"deleted must be a bool, not {row.deleted!r}")
     for what, text in (("etag", row.etag), ("content type", row.content_type)):
         if not isinstance(text, str):
-            raise ValueError(f"{what} must be a str, not {text!r}")
+            raise BadInput(f"{what} must be a str, not {text!r}")
         try:
             size = len(text.encode("utf-8"))
         except UnicodeEncodeError:
-            raise ValueError(f"{what} {text!r} is not valid UTF-8") from None
+            raise BadInput(f"{what} {text!r} is not valid UTF-8") from None
         if size > MAX_TEXT_BYTES:
-            raise ValueError(f"{what} is {size} bytes long; at most {MAX_TEXT_BYTES}")
+            raise BadInput(f"{what} is {size} bytes long; at most {MAX_TEXT_BYTES}")
     return row
 
 
@@ -106,6 +107,12 @@ def merge(a: ObjectRow, b: ObjectRow) -> ObjectRow:
     meta = max(a.meta_timestamp, b.meta_timestamp)
     timestamp, deleted, size, etag = data
     return ObjectRow(a.name, timestamp, size, etag, deleted, ctype[0], ctype[1], meta)
+
+
+def stats_key(row: ObjectRow) -> int:
+    """The row's data register as one integer ordered as ``(timestamp, deleted)``: a
+    container's stats sum is the sum of its rows' keys (containerd_/info.py)."""
+    return (row.timestamp.raw << 65) | (row.timestamp.offset << 1) | row.deleted
 
 
 def encode(row: ObjectRow) -> bytes:

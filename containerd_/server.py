@@ -21,6 +21,7 @@ from service.backend_client import backend_client_ctx
 from service.config import ClusterConfig, ContainerServerConfig
 from service.db_app import PathHandler, broker_ctx, path_dispatcher
 from service.http_errors import echo_trans_id
+from service.names import BackendPath
 
 from . import http_handlers as h
 from .app_keys import BROKER, CONFIG, RNG
@@ -39,6 +40,10 @@ OBJECT_ROW_HANDLERS: dict[str, PathHandler] = {
     "PUT": h.put_object_row,
     "DELETE": h.delete_object_row,
 }
+
+
+async def _prepare_device(request: web.Request, path: BackendPath) -> None:
+    await request.app[BROKER].prepare_device(path.device)
 
 
 def build_app(
@@ -62,6 +67,7 @@ def build_app(
     app.cleanup_ctx.append(broker_ctx(BROKER, open_broker, broker))
     app.cleanup_ctx.append(backend_client_ctx(config.conn_timeout_s, config.node_timeout_s))
     app.on_response_prepare.append(echo_trans_id)
-    dispatch = path_dispatcher(4, 5, {4: CONTAINER_HANDLERS, 5: OBJECT_ROW_HANDLERS})
+    tables = {4: CONTAINER_HANDLERS, 5: OBJECT_ROW_HANDLERS}
+    dispatch = path_dispatcher(4, 5, tables, prepare=_prepare_device)
     app.router.add_route("*", "/{path:.*}", dispatch)
     return app

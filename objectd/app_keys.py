@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 from aiohttp import web
@@ -18,3 +19,6 @@ ENGINE = web.AppKey("object_engine", Engine)  # type: ignore[arg-type]
 CONFIG = web.AppKey("object_server_config", ObjectServerConfig)
 # The process's random source (multipart boundaries, async_pending keys); a seeded one in tests.
 RNG = web.AppKey("object_server_rng", random.Random)
+# Commits and container updates still running for a handler that was cancelled (a shutdown):
+# the app waits for them before it closes the backend client and the engine.
+FINISHING = web.AppKey("object_server_finishing", set[asyncio.Task])

@@ -8,9 +8,7 @@ open one environment twice in a process.
 
 from __future__ import annotations
 
-import os
 import random
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import replace
@@ -24,10 +22,11 @@ from service.timestamp import Timestamp
 
 from . import hashes, index, layout, versions
 from .checksum import check_range
-from .device import Device, check_device_name, device_problem
-from .errors import DeviceUnavailable, DiskFull
+from .device import DEFAULT_TMP_MAX_AGE_S, Device
+from .devices import DeviceSet
+from .errors import DiskFull
 from .metadata import ObjectMetadata
-from .reader import data_file_path, read_body
+from .reader import OpenVersion, data_file_path, open_version, read_body
 from .writer import LmdbObjectWrite, unlink_replaced
 
 DEFAULT_MAP_SIZE_BYTES = 1 << 40  # address space reserved per device, not disk used
@@ -46,6 +45,7 @@ class ObjectEngine:
         reclaim_age_s: float = 7 * 86400,
         clock: Callable[[], float] = time.time,
         map_size_bytes: int = DEFAULT_MAP_SIZE_BYTES,
+        tmp_max_age_s: float = DEFAULT_TMP_MAX_AGE_S,
     ) -> None:
         if inline_max_bytes < 0 or block_size_bytes < 1 or max_batch < 1:
             raise ValueError("inline_max_bytes >= 0, block_size_bytes >= 1, max_batch >= 1")
@@ -54,13 +54,11 @@ class ObjectEngine:
         self.inline_max_bytes = inline_max_bytes
         self.block_size_bytes = block_size_bytes
         self._max_batch = max_batch
-        self._mount_check = mount_check
         self.reclaim_age_s = reclaim_age_s
         self._clock = clock
         self._map_size_bytes = map_size_bytes
-        self._devices: dict[str, Device] = {}
-        self._lock = threading.Lock()
-        self._closed = False
+        self._tmp_max_age_s = tmp_max_age_s
+        self._devices = DeviceSet(devices_root, mount_check=mount_check, opener=self._open)
 
     # -- PUT, GET, POST, DELETE ---------------------------------------------------------
 
@@ -76,7 +74,7 @@ class ObjectEngine:
         content_length: int | None = None,
     ) -> LmdbObjectWrite:
         """Start a PUT; ObjectConflict now if a version as new is already stored."""
-        dev, name, digest = self._locate(device, partition, account, container, obj)
+        dev, name, digest = await self._locate_async(device, partition, account, container, obj)
         versions.check_newer(self._newest(dev, partition, digest), timestamp)
         write = LmdbObjectWrite(
             dev,
@@ -89,7 +87,11 @@ class ObjectEngine:
             block_size_bytes=self.block_size_bytes,
         )
         if content_length is not None and content_length > self.inline_max_bytes:
-            await write.start_file()
+            try:
+                await write.start_file()
+            except BaseException:
+                await write.abort()  # the caller never sees this write
+                raise
         return write
 
     def get(
@@ -99,13 +101,21 @@ class ObjectEngine:
         dev, _name, digest = self._locate(device, partition, account, container, obj)
         return versions.live(self._newest(dev, partition, digest), self._clock())
 
+    async def open_version(
+        self, device: str, partition: int, account: str, container: str, obj: str
+    ) -> OpenVersion:
+        """The live version with its body pinned, for a GET: an overwrite or DELETE that lands
+        while it is read cannot take the body away.  Close it when done (``with``)."""
+        dev, _name, digest = await self._locate_async(device, partition, account, container, obj)
+        return await open_version(dev, partition, digest, self._clock())
+
     async def read(
         self, meta: ObjectMetadata, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:
         """Bytes [start, end) of the body, each block verified before any of it is yielded.
 
         Raises (while iterating) Quarantined if the body is corrupt, ObjectNotFound if the
-        version was replaced since ``get``.
+        version was replaced since ``get`` (``open_version`` pins it instead: a GET's way).
         """
         start, end = check_range(meta.size_bytes, start, end)
         if meta.device is None or meta.partition is None or meta.body is None:
@@ -138,7 +148,7 @@ class ObjectEngine:
         delete_at: int | None = None,
     ) -> ObjectMetadata:
         """Swift's fast-POST: replace the stored headers (not sysmeta) and X-Delete-At."""
-        dev, _name, digest = self._locate(device, partition, account, container, obj)
+        dev, _name, digest = await self._locate_async(device, partition, account, container, obj)
         checked = versions.check_user_meta(user_meta)
         versions.check_delete_at(delete_at)
         now = self._clock()
@@ -163,7 +173,7 @@ class ObjectEngine:
         timestamp: Timestamp,
     ) -> ObjectMetadata | None:
         """Store a tombstone; return the live version it replaced (None: nothing was there)."""
-        dev, name, digest = self._locate(device, partition, account, container, obj)
+        dev, name, digest = await self._locate_async(device, partition, account, container, obj)
         now = self._clock()
 
         def write(txn: lmdb.Transaction) -> tuple[ObjectMetadata | None, list[ObjectMetadata]]:
@@ -183,7 +193,7 @@ class ObjectEngine:
         self, device: str, partition: int, recalculate: Iterable[str] = ()
     ) -> dict[str, str]:
         """{suffix (3 hex digits): hash hex} for the partition's non-empty suffixes."""
-        dev = self._device(device)
+        dev = await self._devices.get_async(device)
         layout.check_partition(partition)
         wanted = {layout.parse_suffix(s) for s in recalculate}
         return await hashes.suffix_hashes(dev, partition, wanted, self._clock(), self.reclaim_age_s)
@@ -194,7 +204,7 @@ class ObjectEngine:
         self, device: str, pending: AsyncPending, rng: random.Random
     ) -> bytes:
         """Store ``pending`` durably on the object's device; its key."""
-        dev = self._device(device)
+        dev = await self._devices.get_async(device)
         try:
             return await async_pending.save(dev.writer, dev.async_pending, pending, rng)
         except (lmdb.MapFullError, lmdb.DiskError) as exc:
@@ -208,7 +218,7 @@ class ObjectEngine:
         return async_pending.list_pending(dev.env, dev.async_pending, after=after, limit=limit)
 
     async def delete_async_pending(self, device: str, key: bytes) -> bool:
-        dev = self._device(device)
+        dev = await self._devices.get_async(device)
         return await async_pending.delete(dev.writer, dev.async_pending, key)
 
     def quarantined_count(self, device: str) -> int:
@@ -220,41 +230,47 @@ class ObjectEngine:
         """The device's group-commit writer (its ``commits`` counter, for tests and bench)."""
         return self._device(device).writer
 
+    def open_devices(self) -> list[str]:
+        """Open every device present now (blocking: at start-up, in a worker thread)."""
+        return self._devices.open_present()
+
+    def reader_check(self) -> int:
+        """Free the LMDB reader slots that dead processes left on the open devices."""
+        return self._devices.reader_check()
+
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            devices, self._devices = list(self._devices.values()), {}
-        for dev in devices:
-            dev.close()
+        self._devices.close()
 
     # -- internals ----------------------------------------------------------------------
 
+    def _open(self, device: str, path: str) -> Device:
+        return Device(
+            device,
+            path,
+            map_size_bytes=self._map_size_bytes,
+            max_batch=self._max_batch,
+            tmp_max_age_s=self._tmp_max_age_s,
+            now=self._clock(),
+        )
+
     def _device(self, device: str) -> Device:
-        path = os.path.join(self.devices_root, check_device_name(device))
-        problem = device_problem(path, self._mount_check)
-        if problem is not None:
-            raise DeviceUnavailable(device, problem)
-        dev = self._devices.get(device)
-        if dev is None:
-            with self._lock:  # opened lazily, once, even if threads race here
-                if self._closed:
-                    raise RuntimeError("the object engine is closed")
-                dev = self._devices.get(device)
-                if dev is None:
-                    dev = Device(
-                        device,
-                        path,
-                        map_size_bytes=self._map_size_bytes,
-                        max_batch=self._max_batch,
-                    )
-                    self._devices[device] = dev
-        return dev
+        return self._devices.get(device)
 
     def _locate(
         self, device: str, partition: int, account: str, container: str, obj: str
     ) -> tuple[Device, str, bytes]:
         layout.check_partition(partition)
-        dev = self._device(device)
+        return self._named(self._device(device), account, container, obj)
+
+    async def _locate_async(
+        self, device: str, partition: int, account: str, container: str, obj: str
+    ) -> tuple[Device, str, bytes]:
+        layout.check_partition(partition)
+        return self._named(await self._devices.get_async(device), account, container, obj)
+
+    def _named(
+        self, dev: Device, account: str, container: str, obj: str
+    ) -> tuple[Device, str, bytes]:
         name = layout.object_name(account, container, obj)
         return dev, name, layout.name_hash(self._secret, name)
 

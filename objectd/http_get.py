@@ -32,10 +32,11 @@ from service.http_semantics import (
     unsatisfied_content_range,
 )
 
-from .app_keys import ENGINE, RNG, Engine
+from .app_keys import ENGINE, RNG
 from .http_headers import object_headers
 from .http_write import object_path
 from .metadata import ObjectMetadata
+from .version_handle import OpenVersion
 
 log = logging.getLogger("torus.objectd")
 Ranges = list[tuple[int, int]]
@@ -54,7 +55,18 @@ async def handle_head(request: web.Request) -> web.StreamResponse:
 async def _get_or_head(request: web.Request, *, head: bool) -> web.StreamResponse:
     engine, path = request.app[ENGINE], object_path(request)
     assert path.container is not None and path.obj is not None
-    meta = engine.get(path.device, path.partition, path.account, path.container, path.obj)
+    names = (path.device, path.partition, path.account, path.container, path.obj)
+    if head:
+        return await _answer(request, engine.get(*names), None)
+    # The body is pinned with the metadata: an overwrite landing mid-GET cannot make it a 404.
+    with await engine.open_version(*names) as version:
+        return await _answer(request, version.meta, version)
+
+
+async def _answer(
+    request: web.Request, meta: ObjectMetadata, version: OpenVersion | None
+) -> web.StreamResponse:
+    """The answer to a GET of ``version`` or (None) a HEAD of ``meta``."""
     headers = object_headers(meta)
     status = evaluate_preconditions(
         request.headers, method=request.method, etag=meta.etag, last_modified=meta.meta_timestamp
@@ -65,7 +77,7 @@ async def _get_or_head(request: web.Request, *, head: bool) -> web.StreamRespons
     if status == 412:
         raise PreconditionFailed("Precondition Failed")
     size = meta.size_bytes
-    if head:
+    if version is None:
         return await _send(request, web.StreamResponse(headers=headers), size, None)
     ranges = resolve_range(request.headers.get("Range"), size)
     if ranges == []:
@@ -74,32 +86,32 @@ async def _get_or_head(request: web.Request, *, head: bool) -> web.StreamRespons
             headers={"Content-Range": unsatisfied_content_range(size), "Accept-Ranges": "bytes"},
         )
     if ranges is None:
-        body = engine.read(meta)
+        body = version.read()
         return await _send(request, web.StreamResponse(headers=headers), size, body)
     response = web.StreamResponse(status=206, headers=headers)
     if len(ranges) == 1:
         start, stop = ranges[0]
         response.headers["Content-Range"] = content_range(start, stop, size)
-        return await _send(request, response, stop - start, engine.read(meta, start, stop))
+        return await _send(request, response, stop - start, version.read(start, stop))
     boundary = new_boundary(request.app[RNG])
     part_type = headers["Content-Type"]
     response.headers["Content-Type"] = multipart_content_type(boundary)
     length = multipart_length(ranges, part_type, boundary, size)
-    body = _multipart(engine, meta, ranges, part_type, boundary)
+    body = _multipart(version, ranges, part_type, boundary)
     return await _send(request, response, length, body)
 
 
 async def _multipart(
-    engine: Engine, meta: ObjectMetadata, ranges: Ranges, part_type: str, boundary: str
+    version: OpenVersion, ranges: Ranges, part_type: str, boundary: str
 ) -> AsyncIterator[bytes]:
     """The multipart/byteranges body, laid out as Swift's multi_range_iterator does.
 
     Each part's header goes out with the part's first verified chunk, so the body's first
     item holds object bytes, and a failure there is still a clean error status (``_send``).
     """
-    size = meta.size_bytes
+    size = version.meta.size_bytes
     for start, stop in ranges:
-        async with contextlib.aclosing(engine.read(meta, start, stop)) as part:
+        async with contextlib.aclosing(version.read(start, stop)) as part:
             first = await anext(part, b"")
             yield part_header(boundary, part_type, start, stop, size) + first
             async for chunk in part:

@@ -9,6 +9,8 @@ objectd/http_errors.py.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from aiohttp import web
 from aiohttp.http import HttpVersion11
@@ -20,13 +22,15 @@ from service.names import MAX_FILE_SIZE, BackendPath, parse_backend_path
 from service.timestamp import Timestamp
 
 from . import container_update, http_headers
-from .app_keys import CONFIG, ENGINE, RNG
+from .app_keys import CONFIG, ENGINE, FINISHING, RNG
 from .errors import ObjectConflict, ObjectNotFound
+from .finishing import finish
 from .http_errors import ClientDisconnected, ClientTimeout
 from .metadata import ObjectMetadata
 from .upload import ObjectWrite
 
 READ_CHUNK_BYTES = 64 * 1024
+T = TypeVar("T")
 
 
 def object_path(request: web.Request) -> BackendPath:
@@ -44,13 +48,18 @@ async def handle_put(request: web.Request) -> web.Response:
     targets = container_update.parse_targets(headers)
     _check_if_none_match(request, path)
     write = await engine.open_write(*_names(path), timestamp, content_length=content_length)
+
+    async def commit_and_update() -> ObjectMetadata:
+        meta = await write.commit(content_type, stored, headers.get("ETag"), delete_at=delete_at)
+        if targets is not None:
+            update_headers = container_update.put_headers(meta, headers.get("X-Trans-Id"))
+            await _update_containers(request, path, targets, "PUT", update_headers, timestamp)
+        return meta
+
     async with write:  # aborts (nothing stored) unless committed
         await send_continue(request)
         await _receive_body(request, write)
-        meta = await write.commit(content_type, stored, headers.get("ETag"), delete_at=delete_at)
-    if targets is not None:
-        update_headers = container_update.put_headers(meta, headers.get("X-Trans-Id"))
-        await _update_containers(request, path, targets, "PUT", update_headers, timestamp)
+        meta = await _to_the_end(request, commit_and_update())
     return web.Response(status=201, headers={"ETag": f'"{meta.etag}"'})
 
 
@@ -62,11 +71,18 @@ async def handle_post(request: web.Request) -> web.Response:
     content_type = http_headers.post_content_type(headers)
     stored = http_headers.stored_headers(headers)
     targets = container_update.parse_targets(headers)
-    meta = await engine.post(*_names(path), timestamp, content_type, stored, delete_at=delete_at)
-    if targets is not None:
-        # Swift sends the row again after a POST: its content type may have changed.
-        update_headers = container_update.put_headers(meta, headers.get("X-Trans-Id"))
-        await _update_containers(request, path, targets, "PUT", update_headers, timestamp)
+
+    async def post_and_update() -> ObjectMetadata:
+        meta = await engine.post(
+            *_names(path), timestamp, content_type, stored, delete_at=delete_at
+        )
+        if targets is not None:
+            # Swift sends the row again after a POST: its content type may have changed.
+            update_headers = container_update.put_headers(meta, headers.get("X-Trans-Id"))
+            await _update_containers(request, path, targets, "PUT", update_headers, timestamp)
+        return meta
+
+    meta = await _to_the_end(request, post_and_update())
     reply = {k: v for k, v in meta.user_meta.items() if k.lower().startswith("x-object-sysmeta-")}
     reply["X-Backend-Content-Type"] = meta.content_type
     return web.Response(status=202, headers=reply)
@@ -80,10 +96,15 @@ async def handle_delete(request: web.Request) -> web.Response:
     expiring = "X-If-Delete-At" in headers
     if expiring:
         _check_if_delete_at(request, path, timestamp)
-    replaced = await engine.delete(*_names(path), timestamp)
-    if targets is not None:
-        update_headers = container_update.delete_headers(timestamp, headers.get("X-Trans-Id"))
-        await _update_containers(request, path, targets, "DELETE", update_headers, timestamp)
+
+    async def delete_and_update() -> ObjectMetadata | None:
+        replaced = await engine.delete(*_names(path), timestamp)
+        if targets is not None:
+            update_headers = container_update.delete_headers(timestamp, headers.get("X-Trans-Id"))
+            await _update_containers(request, path, targets, "DELETE", update_headers, timestamp)
+        return replaced
+
+    replaced = await _to_the_end(request, delete_and_update())
     reply = {
         "X-Backend-Timestamp": timestamp.internal,
         "X-Backend-Content-Type": replaced.content_type if replaced else "",
@@ -93,6 +114,13 @@ async def handle_delete(request: web.Request) -> web.Response:
     # The expirer's DELETE of the version it was queued for succeeds though that version
     # has expired (so is no longer live): Swift tells that apart from "nothing there".
     return web.Response(status=204, headers=reply)
+
+
+async def _to_the_end(request: web.Request, work: Awaitable[T]) -> T:
+    """A write and its container update, run to their end even if the handler is cancelled
+    (a shutdown, a client gone): once the write may commit, the object must get its listing
+    row or an async_pending, whether or not anyone hears the answer."""
+    return await finish(work, request.app[FINISHING])
 
 
 def _names(path: BackendPath) -> tuple[str, int, str, str, str]:

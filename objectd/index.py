@@ -15,7 +15,11 @@ from . import layout
 from .device import Device
 from .metadata import ObjectMetadata, decode, encode
 
-INVALID_HASH = b""  # a cached suffix hash that must be recomputed
+# A cached suffix hash that must be recomputed: 0x00, then the id of the transaction that
+# wrote it.  Ids grow with every commit, so each write leaves a marker no earlier snapshot
+# saw: REPLICATE, which hashes outside the writer, stores a hash only where the marker it
+# read is still there (objectd/hashes.py).  An empty value is an older form of the marker.
+_INVALID = b"\x00"
 _QUARANTINED = b"quarantined"
 _COUNT = struct.Struct(">Q")
 
@@ -83,7 +87,12 @@ def remove_version(txn: lmdb.Transaction, dev: Device, key: bytes, *, keep_body:
 
 
 def invalidate_suffix(txn: lmdb.Transaction, dev: Device, partition: int, suffix: int) -> None:
-    txn.put(layout.suffix_prefix(partition, suffix), INVALID_HASH, db=dev.hashes)
+    marker = _INVALID + _COUNT.pack(txn.id())
+    txn.put(layout.suffix_prefix(partition, suffix), marker, db=dev.hashes)
+
+
+def is_valid_hash(cached: bytes) -> bool:
+    return bool(cached) and not cached.startswith(_INVALID)
 
 
 def add_quarantined(txn: lmdb.Transaction, dev: Device) -> None:

@@ -9,6 +9,7 @@ has no files: ``data_file_path`` is always None.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -21,9 +22,10 @@ from service.timestamp import Timestamp
 from . import layout, versions
 from .checksum import block_matches, blocks_touched, check_range
 from .errors import DeviceUnavailable, ObjectNotFound, Quarantined
-from .hashes import hash_suffix
+from .hashes import hash_by_suffix
 from .metadata import ObjectMetadata
 from .upload import ObjectWrite
+from .version_handle import OpenVersion
 
 _Name = tuple[int, bytes]  # (partition, name hash)
 _Version = tuple[int, bytes, Timestamp]
@@ -127,11 +129,31 @@ class MemoryObjectEngine:
         if start == end:
             return
         dev = self._dev(meta.device)
-        digest = layout.name_hash(self._secret, meta.name)
-        version = (meta.partition, digest, meta.timestamp)
+        version = (meta.partition, layout.name_hash(self._secret, meta.name), meta.timestamp)
         body = dev.bodies.get(version)
         if body is None:
             raise ObjectNotFound("the version was replaced while being read")
+        async for chunk in self._serve(dev, version, meta, body, start, end):
+            yield chunk
+
+    async def open_version(
+        self, device: str, partition: int, account: str, container: str, obj: str
+    ) -> OpenVersion:
+        meta = self.get(device, partition, account, container, obj)
+        dev = self._dev(device)
+        version = (partition, layout.name_hash(self._secret, meta.name), meta.timestamp)
+        body = dev.bodies.get(version, b"")
+        return OpenVersion(meta, functools.partial(self._serve, dev, version, meta, body))
+
+    async def _serve(
+        self,
+        dev: _MemoryDevice,
+        version: _Version,
+        meta: ObjectMetadata,
+        body: bytes,
+        start: int,
+        end: int,
+    ) -> AsyncIterator[bytes]:
         size = meta.block_size_bytes
         for number in blocks_touched(start, end, size):
             block = body[number * size : (number + 1) * size]
@@ -193,16 +215,7 @@ class MemoryObjectEngine:
         for (part, digest), meta in list(dev.current.items()):
             if part == partition and versions.is_reclaimable(meta, now, self.reclaim_age_s):
                 del dev.current[(part, digest)]
-        by_suffix: dict[int, list[tuple[bytes, ObjectMetadata]]] = {}
-        for (part, digest), meta in sorted(dev.current.items(), key=lambda item: item[0]):
-            if part == partition:
-                by_suffix.setdefault(layout.suffix_of(digest), []).append((digest, meta))
-        result = {}
-        for suffix in sorted(by_suffix):
-            value = hash_suffix(by_suffix[suffix])
-            if value is not None:
-                result[layout.suffix_hex(suffix)] = value
-        return result
+        return hash_by_suffix((d, m) for (part, d), m in dev.current.items() if part == partition)
 
     async def save_async_pending(
         self, device: str, pending: AsyncPending, rng: random.Random

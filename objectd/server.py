@@ -2,7 +2,10 @@
 
 ``build_app(config, cluster)`` is the process's composition root; ``torus serve object`` runs
 it in each worker (service/runner.py), so the engine — LMDB environments and writer threads —
-is opened after the fork, in a cleanup context, and closed when the app shuts down.
+is opened after the fork, in a cleanup context, and closed when the app shuts down.  Its
+devices are opened there too, in a worker thread, and every ``READER_CHECK_INTERVAL_S`` the
+LMDB reader slots of dead processes (a worker killed mid-read) are freed.  At shutdown, the
+writes and container updates of cancelled handlers end before the engine closes.
 
 Every request goes through one route: object verbs on ``/<device>/<partition>/<account>/
 <container>/<object>`` (the object may hold '/'), REPLICATE on ``/<device>/<partition>
@@ -13,7 +16,9 @@ statuses in objectd/http_errors.py; every response echoes the request's X-Trans-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable
@@ -27,11 +32,15 @@ from service.errors import BadRequest
 from service.methods import effective_method
 from service.names import check_device, parse_partition
 
-from .app_keys import CONFIG, ENGINE, RNG, Engine
+from .app_keys import CONFIG, ENGINE, FINISHING, RNG, Engine
 from .engine import ObjectEngine
+from .finishing import finish
 from .http_errors import Handler, error_middleware
 from .http_get import handle_get, handle_head
 from .http_write import handle_delete, handle_post, handle_put, send_continue
+
+log = logging.getLogger("torus.objectd")
+READER_CHECK_INTERVAL_S = 60.0
 
 
 def build_app(
@@ -46,8 +55,10 @@ def build_app(
     app = web.Application(middlewares=[error_middleware])
     app[CONFIG] = config
     app[RNG] = rng if rng is not None else random.Random()
+    app[FINISHING] = set()
     app.cleanup_ctx.append(_engine_ctx(config, cluster, engine, clock))
     app.cleanup_ctx.append(backend_client_ctx(config.conn_timeout_s, config.node_timeout_s))
+    app.cleanup_ctx.append(_finishing_ctx)  # last: it ends first, while both are still open
     app.on_response_prepare.append(_echo_trans_id)
     app.router.add_route("*", "/{path:.*}", _dispatch, expect_handler=_defer_continue)
     return app
@@ -74,13 +85,36 @@ def _engine_ctx(
             clock=clock,
         )
         app[ENGINE] = opened
+        checker = None
         try:
+            await asyncio.to_thread(opened.open_devices)  # not on the loop: LMDB opens, sweeps
+            checker = asyncio.create_task(_check_readers(opened))
             yield
         finally:
+            if checker is not None:
+                checker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await checker
             # Joins the writer threads after they finish what is queued: not on the loop.
             await asyncio.to_thread(opened.close)
 
     return ctx
+
+
+async def _check_readers(engine: ObjectEngine) -> None:
+    while True:
+        await asyncio.sleep(READER_CHECK_INTERVAL_S)
+        try:
+            # finish: a cancellation waits for the check, so the engine never closes under it.
+            await finish(asyncio.to_thread(engine.reader_check))
+        except Exception:
+            log.exception("freeing the LMDB reader slots of dead processes failed")
+
+
+async def _finishing_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    while app[FINISHING]:
+        await asyncio.wait(set(app[FINISHING]))
 
 
 async def handle_replicate(request: web.Request) -> web.Response:

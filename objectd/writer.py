@@ -29,14 +29,8 @@ import lmdb
 from service.timestamp import Timestamp
 
 from . import index, layout, versions
-from .device import (
-    Device,
-    fsync_dir,
-    make_dirs_durable,
-    raise_if_no_space,
-    remove_empty_dirs,
-    unlink_quietly,
-)
+from .device import Device, fsync_dir, raise_if_no_space, remove_empty_dirs, unlink_quietly
+from .finishing import finish, run_to_end
 from .metadata import ObjectMetadata
 from .upload import ObjectWrite
 
@@ -74,9 +68,12 @@ class LmdbObjectWrite(ObjectWrite):
 
     async def start_file(self) -> None:
         """Open the temp file now (the body will not fit inline); reserve Content-Length."""
-        path = os.path.join(self._dev.tmp_dir, f"{uuid.uuid4().hex}.tmp")
-        self._fd = await self._file_io(_create_temp, path, self.content_length)
-        self._tmp_path = path
+        path = self._tmp_path = os.path.join(self._dev.tmp_dir, f"{uuid.uuid4().hex}.tmp")
+
+        def create() -> None:  # sets _fd in the thread: a cancelled start_file can close it
+            self._fd = _create_temp(path, self.content_length)
+
+        await self._file_io(create)
 
     async def _received(self, data: bytes) -> None:
         self._pending.append(data)
@@ -93,7 +90,8 @@ class LmdbObjectWrite(ObjectWrite):
 
     async def _file_io(self, fn: Callable[..., Any], *args: Any) -> Any:
         try:
-            return await asyncio.to_thread(fn, *args)
+            # Through a cancellation too: _discard must not close an fd a thread still uses.
+            return await finish(asyncio.to_thread(fn, *args))
         except OSError as exc:
             raise_if_no_space(exc, f"device {self._dev.name}")
             raise
@@ -107,13 +105,13 @@ class LmdbObjectWrite(ObjectWrite):
                 await self._flush()
                 fd, self._fd = self._fd, None
                 identity = await self._file_io(_fsync_close, fd)
-                await self._file_io(make_dirs_durable, hash_dir)
+                await self._file_io(self._dev.make_dirs_durable, hash_dir)
             else:
                 body = b"".join(self._pending)
         except BaseException:
             await self._discard()
             raise
-        placement = _Placement(self._tmp_path, hash_dir, meta.timestamp, identity)
+        placement = _Placement(self._dev, self._tmp_path, hash_dir, meta.timestamp, identity)
 
         def store(txn: lmdb.Transaction) -> tuple[ObjectMetadata, list[ObjectMetadata]]:
             found = index.newest(txn, self._dev, self._partition, self._name_hash)
@@ -129,16 +127,28 @@ class LmdbObjectWrite(ObjectWrite):
                 raise
             return merged, removed
 
-        try:
-            merged, removed = await self._dev.submit(store)
-        except BaseException as exc:
-            # The rename may have happened in a transaction that then failed to commit.
+        # A cancellation while the write is queued or committing must not undo anything: the
+        # writer thread may commit it yet, and undoing a committed rename loses the object
+        # (the index names a missing file, and the version it replaced is gone).  So the
+        # outcome is awaited whatever happens, and only a write that really failed is undone.
+        task, cancelled = await run_to_end(self._dev.submit(store))
+        if task.cancelled():  # only when the loop itself goes away: the outcome is unknown
+            raise asyncio.CancelledError()  # at worst an unindexed data file: never served
+        error = task.exception()
+        if error is not None:
+            # store() undid its own failure; the rename may also have happened in a
+            # transaction that then failed to commit.
             await asyncio.to_thread(placement.undo)
             await self._discard()
-            if isinstance(exc, OSError):
-                raise_if_no_space(exc, f"device {self._dev.name}")
-            raise
-        await unlink_replaced(hash_dir, removed, prune=merged.body != "file")
+            if cancelled:
+                raise asyncio.CancelledError() from error
+            if isinstance(error, OSError):
+                raise_if_no_space(error, f"device {self._dev.name}")
+            raise error
+        merged, removed = task.result()
+        await finish(unlink_replaced(hash_dir, removed, prune=merged.body != "file"))
+        if cancelled:
+            raise asyncio.CancelledError()  # committed, though: the caller cannot be told
         return replace(merged, device=self._dev.name, partition=self._partition)
 
     async def _discard(self) -> None:
@@ -154,11 +164,13 @@ class _Placement:
 
     def __init__(
         self,
+        dev: Device,
         tmp_path: str | None,
         hash_dir: str,
         timestamp: Timestamp,
         identity: tuple[int, int] | None,
     ) -> None:
+        self.dev = dev
         self.tmp_path = tmp_path
         self.hash_dir = hash_dir
         self.final_path = os.path.join(hash_dir, layout.data_file_name(timestamp))
@@ -171,7 +183,7 @@ class _Placement:
             os.rename(self.tmp_path, self.final_path)
         except FileNotFoundError:
             # A DELETE's clean-up removed the empty hash dir after we made it.
-            make_dirs_durable(self.hash_dir)
+            self.dev.make_dirs_durable(self.hash_dir)
             os.rename(self.tmp_path, self.final_path)
         self.placed = True
         try:

@@ -48,11 +48,15 @@ def broker_ctx(
 
 
 def path_dispatcher(
-    min_parts: int, max_parts: int, tables: Mapping[int, Mapping[str, PathHandler]]
+    min_parts: int,
+    max_parts: int,
+    tables: Mapping[int, Mapping[str, PathHandler]],
+    prepare: Callable[[web.Request, BackendPath], Awaitable[None]] | None = None,
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """A handler for every request: parse the backend path (400/412 if bad), pick the table
     for its number of parts (device and partition included), then the method's handler (405
-    if it has none)."""
+    if it has none).  ``prepare`` is awaited before the handler: the brokers' device opening,
+    off the event loop (it raises nothing: the handler's own calls do, in their order)."""
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
         path = parse_backend_path(request.raw_path, min_parts=min_parts, max_parts=max_parts)
@@ -62,6 +66,8 @@ def path_dispatcher(
         if handler is None:
             allowed = sorted(handlers)
             raise web.HTTPMethodNotAllowed(request.method, allowed, text="Method Not Allowed")
+        if prepare is not None:
+            await prepare(request, path)
         return await handler(request, path)
 
     return dispatch

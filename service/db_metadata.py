@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from service.errors import BadInput
 from service.names import MAX_META_COUNT, MAX_META_OVERALL_SIZE
 from service.timestamp import Timestamp
 
@@ -20,21 +21,21 @@ _USER_META = ("x-account-meta-", "x-container-meta-")
 
 
 def check_metadata(updates: Mapping[str, tuple[str, Timestamp]] | None) -> Metadata:
-    """A checked copy of ``updates``; ValueError for a key or value that cannot be stored."""
+    """A checked copy of ``updates``; BadInput for a key or value that cannot be stored."""
     checked: Metadata = {}
     for key, pair in (updates or {}).items():
         if not isinstance(key, str) or not key:
-            raise ValueError(f"metadata names must be non-empty strings, not {key!r}")
+            raise BadInput(f"metadata names must be non-empty strings, not {key!r}")
         if not isinstance(pair, tuple) or len(pair) != 2:
-            raise ValueError(f"metadata {key!r} must be a (value, Timestamp) pair")
+            raise BadInput(f"metadata {key!r} must be a (value, Timestamp) pair")
         value, timestamp = pair
         if not isinstance(value, str) or not isinstance(timestamp, Timestamp):
-            raise ValueError(f"metadata {key!r} must be a (str, Timestamp) pair, not {pair!r}")
+            raise BadInput(f"metadata {key!r} must be a (str, Timestamp) pair, not {pair!r}")
         for text in (key, value):
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError:
-                raise ValueError(f"metadata {key!r} is not valid UTF-8") from None
+                raise BadInput(f"metadata {key!r} is not valid UTF-8") from None
         checked[key] = (value, timestamp)
     return checked
 
@@ -57,7 +58,7 @@ def cleared_metadata(
 
 def check_metadata_limits(metadata: Mapping[str, tuple[str, Timestamp]]) -> None:
     """Swift's limits on the user metadata a container or account holds in all (its
-    validate_metadata): ValueError, with Swift's message, when a PUT or POST would break them.
+    validate_metadata): BadInput, with Swift's message, when a PUT or POST would break them.
     """
     count = size = 0
     for key, (value, _ts) in metadata.items():
@@ -67,9 +68,9 @@ def check_metadata_limits(metadata: Mapping[str, tuple[str, Timestamp]]) -> None
             count += 1
             size += len(key[len(prefix) :].encode("utf-8")) + len(value.encode("utf-8"))
     if count > MAX_META_COUNT:
-        raise ValueError(f"Too many metadata items; max {MAX_META_COUNT}")
+        raise BadInput(f"Too many metadata items; max {MAX_META_COUNT}")
     if size > MAX_META_OVERALL_SIZE:
-        raise ValueError(f"Total metadata too large; max {MAX_META_OVERALL_SIZE}")
+        raise BadInput(f"Total metadata too large; max {MAX_META_OVERALL_SIZE}")
 
 
 def visible_metadata(metadata: Mapping[str, tuple[str, Timestamp]]) -> dict[str, str]:

@@ -47,15 +47,20 @@ def required_timestamp(headers: Mapping[str, str], name: str) -> Timestamp:
     return found
 
 
-def header_count(headers: Mapping[str, str], name: str) -> int:
-    """A required non-negative integer header (a size, a count)."""
+def header_count(headers: Mapping[str, str], name: str, default: int | None = None) -> int:
+    """A non-negative integer header (a size, a count): required unless ``default`` is given."""
     value = headers.get(name)
     if value is None:
-        raise BadRequest(f"Missing {name} header")
+        if default is None:
+            raise BadRequest(f"Missing {name} header")
+        return default
     text = value.strip()
     if not text.isascii() or not text.isdigit():
         raise BadRequest(f"Invalid {name} header: {value!r}")
-    return int(text)
+    try:
+        return int(text)
+    except ValueError:  # more digits than int() reads (sys.get_int_max_str_digits)
+        raise BadRequest(f"Invalid {name} header: {value[:64]!r}...") from None
 
 
 def required_text(headers: Mapping[str, str], name: str) -> str:

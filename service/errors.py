@@ -5,12 +5,23 @@ one of these, and each server turns any ``HTTPStatusError`` into a response in o
 
     except HTTPStatusError as err:
         return web.Response(status=err.status, text=err.body, headers=err.headers)
+
+Checks below the HTTP layer that callers outside it use too (the brokers') raise ``BadInput``,
+a ``ValueError``, which the container and account servers map to 400.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import ClassVar
+
+
+class BadInput(ValueError):
+    """A value handed in that cannot be used: a name, a row field, a listing parameter,
+    metadata over Swift's limits.  The brokers' and the shared checks' input errors; the
+    container and account servers answer it 400.  Any other ValueError there is a bug or a
+    corrupt stored record (a row or record that does not decode): a logged 500, since a
+    client cannot fix it by asking differently."""
 
 
 class HTTPStatusError(Exception):

@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from service.errors import BadInput
+
 V = TypeVar("V")
 V_co = TypeVar("V_co", covariant=True)
 
@@ -54,22 +56,22 @@ class ScopeCursor(Protocol[V_co]):
 
 
 def encode_name(name: str, what: str = "name") -> bytes:
-    """A row name as the UTF-8 bytes it is stored and ordered by; ValueError if unusable."""
+    """A row name as the UTF-8 bytes it is stored and ordered by; BadInput if unusable."""
     raw = _utf8(name, what)
     if not raw:
-        raise ValueError(f"{what} must not be empty")
+        raise BadInput(f"{what} must not be empty")
     if len(raw) > MAX_NAME_BYTES:
-        raise ValueError(f"{what} is {len(raw)} bytes long; at most {MAX_NAME_BYTES}")
+        raise BadInput(f"{what} is {len(raw)} bytes long; at most {MAX_NAME_BYTES}")
     return raw
 
 
 def _utf8(text: str, what: str) -> bytes:
     if not isinstance(text, str):
-        raise ValueError(f"{what} must be a str, not {type(text).__name__}")
+        raise BadInput(f"{what} must be a str, not {type(text).__name__}")
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError(f"{what} {text!r} is not valid UTF-8") from None
+        raise BadInput(f"{what} {text!r} is not valid UTF-8") from None
 
 
 def successor(prefix: bytes) -> bytes | None:
@@ -105,7 +107,7 @@ class ListingQuery:
         path: str | None = None,
     ) -> ListingQuery:
         if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_LIMIT:
-            raise ValueError(f"limit must be an integer in 0..{MAX_LIMIT}, not {limit!r}")
+            raise BadInput(f"limit must be an integer in 0..{MAX_LIMIT}, not {limit!r}")
         if path is not None:
             _utf8(path, "path")
             prefix = path.rstrip("/") + "/" if path else ""

@@ -5,15 +5,27 @@ environment, ``<devices_root>/<device>/<filename>``, not a file per database as 
 Reads run in the caller's thread in a read transaction; writes go through the device's
 ``GroupCommitWriter``, so one fsync serves every write queued at that moment.
 
+What may block stays off the event loop: the device check (Swift's check_drive: a stat, or a
+mount check, that a failing disk can hang) is cached for ``check_ttl_s``, and the first open
+(``lmdb.open``, then ``open_db``, which waits for the environment's write lock, perhaps held
+by another process) runs in a thread: ``write`` does both there, and a server awaits
+``prepare(device)`` before the reads it does on the loop.  Each open clears the reader slots
+that dead processes left (``reader_check``; a stale slot pins old pages, and the file grows
+with every rewrite); ``reader_check()`` does it again for every open environment, for a
+caller that wants it done periodically.
+
 ``DeviceUnavailable`` (Swift's check_drive failing: 507) and ``DiskFull`` (ENOSPC or a full
 LMDB map: 507) are defined here once and re-exported by each server's ``errors`` module.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,10 +33,12 @@ from typing import Any, TypeVar
 
 import lmdb
 
+from service.errors import BadInput
 from service.lmdb_writer import GroupCommitWriter
 
 T = TypeVar("T")
 DEFAULT_MAP_SIZE_BYTES = 1 << 40  # address space, not disk: the file grows as it is used
+CHECK_TTL_S = 1.0  # how long a device check is trusted (Swift stats on every request)
 NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
@@ -53,7 +67,7 @@ class DeviceEnv:
 
 def check_device_name(device: str) -> str:
     if not isinstance(device, str) or not device or "/" in device or device in (".", ".."):
-        raise ValueError(f"invalid device name {device!r}")
+        raise BadInput(f"invalid device name {device!r}")
     return device
 
 
@@ -67,6 +81,7 @@ class DeviceEnvs:
         max_batch: int = 256,
         map_size_bytes: int = DEFAULT_MAP_SIZE_BYTES,
         mount_check: bool = False,
+        check_ttl_s: float = CHECK_TTL_S,
     ) -> None:
         self._root = devices_root
         self._filename = filename
@@ -74,17 +89,20 @@ class DeviceEnvs:
         self._max_batch = max_batch
         self._map_size_bytes = map_size_bytes
         self._mount_check = mount_check
+        self._check_ttl_s = check_ttl_s
+        # device → (when checked, why unavailable: None if available)
+        self._checked: dict[str, tuple[float, str | None]] = {}
         self._open: dict[str, DeviceEnv] = {}
         self._lock = threading.Lock()  # two threads' first use must not open one env twice
         self._closed = False
 
     def get(self, device: str) -> DeviceEnv:
-        """The device's environment, after Swift's check_drive (on every call: cheap stats)."""
+        """The device's environment, after Swift's check_drive (cached ``check_ttl_s``).
+
+        Blocks when the check is due or the device not yet open: on the event loop, await
+        ``prepare`` first (``ready`` says whether it is needed)."""
         path = os.path.join(self._root, check_device_name(device))
-        if self._mount_check and not os.path.ismount(path):
-            raise DeviceUnavailable(device, "not mounted")
-        if not os.path.isdir(path):
-            raise DeviceUnavailable(device, "no such directory")
+        self._check(device, path)
         found = self._open.get(device)
         if found is not None:
             return found
@@ -95,6 +113,29 @@ class DeviceEnvs:
                 self._open[device] = self._open_env(device, os.path.join(path, self._filename))
             return self._open[device]
 
+    def ready(self, device: str) -> bool:
+        """True if ``get(device)`` would find it open and checked: no I/O, nothing to wait for."""
+        checked = self._checked.get(device)
+        return (
+            device in self._open
+            and checked is not None
+            and checked[1] is None
+            and time.monotonic() - checked[0] < self._check_ttl_s
+        )
+
+    async def prepare(self, device: str) -> None:
+        """Do ``get``'s blocking part (the check, the first open) in a thread, so the reads
+        that follow on the event loop find the device ready.  A failure is left for the
+        caller's own ``get`` to raise, in its order: a device found unavailable stays so for
+        ``check_ttl_s``, so that ``get`` raises without touching the disk."""
+        if not self.ready(device):
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.get, device)
+
+    def reader_check(self) -> int:
+        """Clear the reader slots of dead processes in every open environment; how many."""
+        return sum(opened.env.reader_check() for opened in list(self._open.values()))
+
     @contextmanager
     def reading(self, device: str) -> Iterator[tuple[lmdb.Transaction, DeviceEnv]]:
         opened = self.get(device)
@@ -103,7 +144,9 @@ class DeviceEnvs:
 
     async def write(self, device: str, write: Callable[[lmdb.Transaction, DeviceEnv], T]) -> T:
         """Run ``write`` in the device's next group commit; return once it is durable."""
-        opened = self.get(device)
+        opened = (
+            self.get(device) if self.ready(device) else await asyncio.to_thread(self.get, device)
+        )
         try:
             return await opened.writer.submit(lambda txn: write(txn, opened))
         except (lmdb.MapFullError, lmdb.DiskError) as exc:
@@ -121,6 +164,19 @@ class DeviceEnvs:
             device_env.writer.close()  # finishes what is queued first
             device_env.env.close()
 
+    def _check(self, device: str, path: str) -> None:
+        now = time.monotonic()
+        checked = self._checked.get(device)
+        if checked is None or now - checked[0] >= self._check_ttl_s:
+            unavailable = None
+            if self._mount_check and not os.path.ismount(path):
+                unavailable = "not mounted"
+            elif not os.path.isdir(path):
+                unavailable = "no such directory"
+            checked = self._checked[device] = (now, unavailable)
+        if checked[1] is not None:
+            raise DeviceUnavailable(device, checked[1])
+
     def _open_env(self, device: str, path: str) -> DeviceEnv:
         try:
             env = lmdb.open(
@@ -137,7 +193,11 @@ class DeviceEnvs:
             raise DiskFull(device, str(exc)) from exc
         except lmdb.Error as exc:
             raise DeviceUnavailable(device, str(exc)) from exc
+        env.reader_check()  # slots of processes that died holding a read transaction
         # Opened before the writer starts: open_db writes, and writes belong to its thread.
-        tables = {name: env.open_db(name.encode("ascii")) for name in self._tables}
+        # In a transaction begun here: waiting for the write lock (another process may hold
+        # it) in begin() releases the GIL; open_db's own transaction would wait holding it.
+        with env.begin(write=True) as txn:
+            tables = {name: env.open_db(name.encode("ascii"), txn=txn) for name in self._tables}
         name = f"{self._filename.partition('.')[0]}-{device}"
         return DeviceEnv(env, tables, GroupCommitWriter(env, max_batch=self._max_batch, name=name))

@@ -185,6 +185,21 @@ def test_totals_sum_the_live_containers(broker) -> None:
     assert (row.object_count, row.bytes_used, row.last_modified) == (0, 0, ts(6))
 
 
+def test_the_greater_stats_sum_wins_at_one_stats_timestamp(broker) -> None:
+    # Two replicas' reports at one newest data timestamp: the one whose rows changed more
+    # (a late tombstone of an older object) has the greater stats sum, and wins even with the
+    # smaller totals, in either order; a report of no stats sum (Swift) counts as zero.
+    for order in ((10, 13), (13, 10)):
+        account = new_account(broker)
+        for stats_sum in order:
+            count, used = (2, 30) if stats_sum == 10 else (1, 20)
+            report(broker, account, "c", 1, count=count, used=used, stats=5, stats_sum=stats_sum)
+        report(broker, account, "c", 1, count=7, used=70, stats=5)
+        assert totals(broker, account) == (1, 1, 20)
+        [row] = broker.list_containers(DEV, account)
+        assert (row.stats_timestamp, row.stats_sum) == (ts(5), 13)
+
+
 def test_a_deleted_container_still_holding_objects_stays_listed(broker) -> None:
     account = new_account(broker)
     report(broker, account, "c", 2, delete=3, count=2, used=8)  # Swift's rule: count > 0
@@ -354,6 +369,7 @@ reports = st.lists(
         stamps,
         st.integers(0, 3),
         st.integers(0, 3),
+        st.integers(0, 2),  # stats_sum: ties at one stats timestamp are common
     ),
     min_size=1,
     max_size=20,
@@ -379,7 +395,7 @@ def apply(broker, account, rows, rnd: random.Random) -> None:
             r = chunk[0]
             stamps = (r.put_timestamp, r.delete_timestamp, r.stats_timestamp)
             counts = (r.object_count, r.bytes_used)
-            run(broker.put_container(DEV, account, r.name, *stamps, *counts))
+            run(broker.put_container(DEV, account, r.name, *stamps, *counts, stats_sum=r.stats_sum))
 
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])

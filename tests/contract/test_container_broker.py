@@ -21,7 +21,7 @@ from containerd_.errors import (
     DiskFull,
 )
 from containerd_.memory import MemoryContainerBroker
-from containerd_.rows import ObjectRow, merge
+from containerd_.rows import ObjectRow, merge, stats_key
 from service.async_pending import AsyncPending
 from service.listing import Subdir
 from service.timestamp import Timestamp
@@ -445,6 +445,41 @@ def test_the_stats_timestamp_is_the_newest_data_timestamp_merged(broker) -> None
     assert broker.info(DEV, ACCOUNT, name).stats_timestamp == ts(13, 1)
 
 
+def stats_version(broker, device, name):
+    info = broker.info(device, ACCOUNT, name)
+    return (info.stats_timestamp, info.stats_sum), (info.object_count, info.bytes_used)
+
+
+def test_a_late_older_row_still_raises_the_stats_version(broker) -> None:
+    # The reviewer's scenario: replica sda misses the DELETE of x (an async_pending), both
+    # get the newer y; sda's totals are stale at the same newest data timestamp as sdb's.
+    name = f"c-{uuid.uuid4().hex[:8]}"
+    for device in (DEV, "sdb"):
+        run(broker.create(device, ACCOUNT, name, ts(0)))
+        run(broker.put_object(device, ACCOUNT, name, "x", ts(1), 10, "t", "e"))
+    run(broker.delete_object("sdb", ACCOUNT, name, "x", ts(3)))
+    for device in (DEV, "sdb"):
+        run(broker.put_object(device, ACCOUNT, name, "y", ts(5), 20, "t", "e"))
+    stale, fresh = stats_version(broker, DEV, name), stats_version(broker, "sdb", name)
+    assert (stale[1], fresh[1]) == ((2, 30), (1, 20))
+    assert stale[0][0] == fresh[0][0] == ts(5)  # the newest data timestamp alone cannot tell
+    assert stale[0] < fresh[0]  # the version does: the account keeps the fresher totals
+    run(broker.delete_object(DEV, ACCOUNT, name, "x", ts(3)))  # the async_pending replayed
+    converged = stats_version(broker, DEV, name)
+    assert converged == fresh  # the same rows: the same version and totals
+    assert converged[0] > stale[0]
+
+
+def test_a_tombstone_at_the_put_timestamp_raises_the_stats_version(broker) -> None:
+    name = new_container(broker)
+    put(broker, name, "o", 4, size=9)
+    before = broker.info(DEV, ACCOUNT, name)
+    run(broker.delete_object(DEV, ACCOUNT, name, "o", ts(4)))  # a tie: the delete wins
+    after = broker.info(DEV, ACCOUNT, name)
+    assert (after.object_count, after.stats_timestamp) == (0, before.stats_timestamp)
+    assert after.stats_sum == before.stats_sum + 1
+
+
 # -- async_pendings ------------------------------------------------------------------------
 
 
@@ -551,6 +586,14 @@ def test_updates_in_any_order_converge(broker, rows, rnd) -> None:
         assert broker.list_objects(DEV, ACCOUNT, name) == live
         assert (info.object_count, info.bytes_used) == totals
         assert info.stats_timestamp == max(row.timestamp for row in rows)
+        assert info.stats_sum == stats_sum(rows)  # of the rows held, whatever the order
+
+
+def stats_sum(rows) -> int:
+    merged: dict[str, ObjectRow] = {}
+    for row in rows:
+        merged[row.name] = merge(merged[row.name], row) if row.name in merged else row
+    return sum(stats_key(row) for row in merged.values())
 
 
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -647,6 +690,33 @@ def test_lmdb_reads_totals_of_the_first_format(tmp_path) -> None:
         assert (info.object_count, info.bytes_used, info.stats_timestamp) == (1, 3, Timestamp(0))
         put(reopened, name, "p", 4, size=1)
         assert reopened.info(DEV, ACCOUNT, name).stats_timestamp == ts(4)
+    finally:
+        reopened.close()
+
+
+def test_lmdb_reads_totals_without_a_stats_sum(tmp_path) -> None:
+    (tmp_path / DEV).mkdir()
+    broker = ContainerBroker(str(tmp_path), SECRET)
+    name = new_container(broker)
+    put(broker, name, "o", 2, size=3)
+    broker.close()
+    env = lmdb.open(str(tmp_path / DEV / "containers.lmdb"), max_dbs=8)
+    with env.begin(write=True) as txn:  # what a broker before the stats sum stored
+        totals = env.open_db(b"totals", txn=txn)
+        for key, value in list(txn.cursor(db=totals)):
+            txn.put(key, value[:32], db=totals)
+    env.close()
+    reopened = ContainerBroker(str(tmp_path), SECRET)
+    try:
+        info = reopened.info(DEV, ACCOUNT, name)
+        assert (info.object_count, info.bytes_used, info.stats_timestamp) == (1, 3, ts(2))
+        assert info.stats_sum == 0  # counted from zero from here on
+        put(reopened, name, "p", 4, size=1)
+        info = reopened.info(DEV, ACCOUNT, name)
+        assert (info.object_count, info.stats_sum) == (
+            2,
+            stats_key(ObjectRow.put("p", ts(4), 1, "t", "e")),
+        )
     finally:
         reopened.close()
 

@@ -8,16 +8,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from accountd.broker import AccountBroker
 from accountd.errors import AccountConflict, AccountDeleted, AccountNotFound, DiskFull
 from accountd.http_errors import error_status
 from accountd.memory import MemoryAccountBroker
 from accountd.server import build_app
 from service.config import AccountServerConfig, ClusterConfig
+from service.errors import BadInput
 from service.timestamp import Timestamp
 
 SECRET = "unit-secret"
@@ -168,9 +171,25 @@ def test_container_rows_merge_by_timestamp() -> None:
     run(test)
 
 
+def test_at_one_stats_timestamp_the_greater_stats_sum_wins() -> None:
+    async def test(client: TestClient, broker: MemoryAccountBroker) -> None:
+        await put_account(client)
+        fresh = {"X-Stats-Timestamp": ts(5), "X-Stats-Sum": "13"}
+        stale = {"X-Stats-Timestamp": ts(5), "X-Stats-Sum": "10"}
+        assert await report(client, "c", count=1, used=20, **fresh) == 201
+        assert await report(client, "c", count=2, used=30, **stale) == 201
+        [row] = broker.list_containers("sda", "AUTH_a")
+        assert (row.object_count, row.bytes_used, row.stats_sum) == (1, 20, 13)
+
+    run(test)
+
+
 @pytest.mark.parametrize(
     "headers",
     [
+        {"X-Stats-Sum": "-1"},
+        {"X-Stats-Sum": "1" * 5000},  # more digits than int() reads: still a 400
+        {"X-Stats-Sum": str(1 << 192)},  # more than a container can hold
         {"X-Put-Timestamp": None},
         {"X-Delete-Timestamp": None},
         {"X-Object-Count": None},
@@ -309,5 +328,63 @@ def test_error_status_maps_each_broker_error_once() -> None:
         {"X-Account-Status": "Deleted"},
     )
     assert error_status(DiskFull("sda", "full"))[0] == 507  # type: ignore[index]
-    assert error_status(ValueError("bad"))[0] == 400  # type: ignore[index]
+    assert error_status(BadInput("bad"))[0] == 400  # type: ignore[index]
     assert error_status(KeyError("bug")) is None
+    # A stored record that does not decode is no fault of the request: 500, not 400.
+    assert error_status(ValueError("unknown container row version b'\\x07'")) is None
+    assert error_status(json.JSONDecodeError("Expecting value", "x", 0)) is None
+
+
+def test_a_corrupt_stored_row_is_a_logged_500_not_a_400(tmp_path, caplog) -> None:
+    (tmp_path / "sda").mkdir()
+    broker = AccountBroker(str(tmp_path), SECRET.encode())
+
+    async def main() -> None:
+        app = build_app(
+            AccountServerConfig(mount_check=False), ClusterConfig(SECRET), broker=broker
+        )
+        async with TestClient(TestServer(app)) as client:
+            await put_account(client)
+            assert await report(client, "c", count=1, used=2) == 201
+            env = broker._envs.get("sda").env
+            with env.begin(write=True) as txn:
+                db = env.open_db(b"containers", txn=txn)
+                for key, _value in list(txn.cursor(db=db)):
+                    txn.put(key, b"\x07 a row of an unknown version", db=db)
+            assert (await call(client, "GET", A))[0] == 500
+            assert await report(client, "c", put_at=2, count=1, used=2) == 500
+
+    try:
+        asyncio.run(main())
+    finally:
+        broker.close()
+    failures = [r for r in caplog.records if r.name == "torus.accountd" and r.exc_info]
+    assert len(failures) == 2
+
+
+def test_an_lmdb_listing_is_read_off_the_event_loop(tmp_path, monkeypatch) -> None:
+    (tmp_path / "sda").mkdir()
+    broker = AccountBroker(str(tmp_path), SECRET.encode())
+    threads = []
+    real = broker.list_containers
+
+    def list_containers(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(broker, "list_containers", list_containers)
+
+    async def main() -> None:
+        app = build_app(
+            AccountServerConfig(mount_check=False), ClusterConfig(SECRET), broker=broker
+        )
+        async with TestClient(TestServer(app)) as client:
+            await put_account(client)
+            assert await report(client, "c", count=1, used=2) == 201
+            assert await listing(client) == ["c"]
+
+    try:
+        asyncio.run(main())
+    finally:
+        broker.close()
+    assert len(threads) == 1 and threads[0] is not threading.main_thread()

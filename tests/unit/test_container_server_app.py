@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import random
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -21,13 +22,15 @@ from server_process import free_port
 
 from accountd.memory import MemoryAccountBroker
 from accountd.server import build_app as build_account_app
+from containerd_ import http_handlers
+from containerd_.broker import ContainerBroker
 from containerd_.errors import ContainerNotEmpty, ContainerNotFound, DeviceUnavailable
 from containerd_.http_errors import error_status
 from containerd_.http_headers import split_swift_bytes
 from containerd_.memory import MemoryContainerBroker
 from containerd_.server import build_app
 from service.config import AccountServerConfig, ClusterConfig, ContainerServerConfig
-from service.errors import PreconditionFailed
+from service.errors import BadInput, PreconditionFailed
 from service.timestamp import Timestamp
 
 SECRET = "unit-secret"
@@ -388,9 +391,79 @@ def test_error_status_maps_each_broker_error_once() -> None:
     assert error_status(ContainerNotFound("a", "c"))[0] == 404  # type: ignore[index]
     assert error_status(ContainerNotEmpty("a", "c", 2))[0] == 409  # type: ignore[index]
     assert error_status(DeviceUnavailable("sda", "gone"))[0] == 507  # type: ignore[index]
-    assert error_status(ValueError("bad name"))[0] == 400  # type: ignore[index]
+    assert error_status(BadInput("bad name"))[0] == 400  # type: ignore[index]
     assert error_status(PreconditionFailed("x")) is None  # the middleware's own
     assert error_status(RuntimeError("bug")) is None
+    # A stored record that does not decode is no fault of the request: 500, not 400.
+    assert error_status(ValueError("unknown object row version b'\\x07'")) is None
+    assert error_status(json.JSONDecodeError("Expecting value", "x", 0)) is None
+    assert error_status(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid")) is None
+
+
+def test_a_corrupt_stored_record_is_a_logged_500_not_a_400(tmp_path, caplog) -> None:
+    (tmp_path / "sda").mkdir()
+    broker = ContainerBroker(str(tmp_path), SECRET.encode())
+
+    def corrupt(table: bytes, value: bytes) -> None:
+        env = broker._envs.get("sda").env
+        with env.begin(write=True) as txn:
+            db = env.open_db(table, txn=txn)
+            for key, _value in list(txn.cursor(db=db)):
+                txn.put(key, value, db=db)
+
+    async def main() -> None:
+        config = ContainerServerConfig(mount_check=False)
+        app = build_app(config, ClusterConfig(SECRET), broker=broker, rng=random.Random(0))
+        async with TestClient(TestServer(app)) as client:
+            await put_container(client)
+            await put_row(client, "o")
+            corrupt(b"objects", b"\x07 a row of an unknown version")
+            assert (await call(client, "GET", C))[0] == 500
+            assert await put_row(client, "o", at=2) == 500  # the merge decodes it too
+            corrupt(b"containers", b"\x01{not json")
+            assert (await call(client, "HEAD", C))[0] == 500
+            corrupt(b"containers", b"\x01\xff")  # not UTF-8
+            assert (await call(client, "HEAD", C))[0] == 500
+
+    try:
+        asyncio.run(main())
+    finally:
+        broker.close()
+    failures = [r for r in caplog.records if r.name == "torus.containerd" and r.exc_info]
+    assert len(failures) == 4
+
+
+def test_an_lmdb_listing_is_read_and_rendered_off_the_event_loop(tmp_path, monkeypatch) -> None:
+    (tmp_path / "sda").mkdir()
+    broker = ContainerBroker(str(tmp_path), SECRET.encode())
+    threads: dict[str, threading.Thread] = {}
+
+    def spy(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call_it(*args: Any, **kwargs: Any) -> Any:
+            threads[name] = threading.current_thread()
+            return real(*args, **kwargs)
+
+        return call_it
+
+    monkeypatch.setattr(broker, "list_objects", spy("read", broker.list_objects))
+    monkeypatch.setattr(
+        http_handlers, "render_listing", spy("render", http_handlers.render_listing)
+    )
+
+    async def main() -> None:
+        config = ContainerServerConfig(mount_check=False)
+        app = build_app(config, ClusterConfig(SECRET), broker=broker, rng=random.Random(0))
+        async with TestClient(TestServer(app)) as client:
+            await put_container(client)
+            await put_row(client, "o")
+            assert await listing(client) == ["o"]
+
+    try:
+        asyncio.run(main())
+    finally:
+        broker.close()
+    assert set(threads) == {"read", "render"}
+    assert threading.main_thread() not in threads.values()
 
 
 # -- account updates -------------------------------------------------------------------------
@@ -447,6 +520,44 @@ def test_the_account_lists_the_container_with_its_totals() -> None:
             assert accounts.list_containers("sdx", "AUTH_a") == []
             assert accounts.info("sdx", "AUTH_a").container_count == 0
         assert broker.list_async_pendings("sda") == []
+
+    run(test)
+
+
+def test_the_account_ends_with_the_converged_totals_of_the_replicas() -> None:
+    """The reviewer's scenario, through both servers: replica sda misses the DELETE of x (an
+    async_pending), both get the newer y, each reports; then the DELETE reaches sda."""
+
+    async def test(client: TestClient, broker: MemoryContainerBroker) -> None:
+        async with account_server() as (port, accounts):
+            await accounts.create("sdx", "AUTH_a", Timestamp.parse(ts(0)))
+            update = account_headers((port, "sdx"))
+            replicas = ("/sdb/1/AUTH_a/c", C)  # sdb got every update, sda missed one
+
+            async def row(path: str, method: str, name: str, at: float, size: int = 0) -> None:
+                headers = {"X-Timestamp": ts(at)}
+                if method == "PUT":
+                    headers |= {"X-Size": str(size), "X-Content-Type": "t", "X-Etag": "e"}
+                assert (await call(client, method, f"{path}/{name}", **headers))[0] in (201, 204)
+
+            async def report_all(at: float) -> None:
+                for path in replicas:
+                    assert await put_container(client, path, at=at, **update) == 202
+
+            for path in replicas:
+                assert await put_container(client, path, at=0) == 201
+                await row(path, "PUT", "x", 1, size=10)
+            await row(replicas[0], "DELETE", "x", 3)
+            for path in replicas:
+                await row(path, "PUT", "y", 5, size=20)
+            await report_all(6)  # sda's stale totals are reported last
+            [entry] = accounts.list_containers("sdx", "AUTH_a")
+            assert (entry.object_count, entry.bytes_used) == (1, 20)
+            await row(C, "DELETE", "x", 3)  # the async_pending replayed: the replicas agree
+            await report_all(7)
+            [entry] = accounts.list_containers("sdx", "AUTH_a")
+            assert (entry.object_count, entry.bytes_used) == (1, 20)
+            assert accounts.info("sdx", "AUTH_a").object_count == 1
 
     run(test)
 
