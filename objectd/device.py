@@ -12,7 +12,6 @@ deletes temp files older than ``tmp_max_age_s``: bodies of PUTs that died before
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import stat
@@ -22,6 +21,7 @@ from typing import TypeVar
 import lmdb
 
 from service import async_pending
+from service.lmdb_devices import NO_SPACE_ERRNOS
 from service.lmdb_writer import GroupCommitWriter
 
 from .errors import DeviceUnavailable, DiskFull
@@ -29,7 +29,6 @@ from .errors import DeviceUnavailable, DiskFull
 T = TypeVar("T")
 log = logging.getLogger("torus.objectd")
 
-NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 DEFAULT_TMP_MAX_AGE_S = 4 * 3600.0  # a temp file untouched this long belongs to a dead PUT
 # Directories this deep under the device (``objects``, ``objects/<partition>``) are never
 # removed while the server runs, so once their entry is durable it stays so: remembered.
@@ -69,7 +68,7 @@ class Device:
         except OSError as exc:
             raise DeviceUnavailable(name, str(exc)) from exc
         except (lmdb.MapFullError, lmdb.DiskError) as exc:
-            raise DiskFull(f"device {name}: {exc}") from exc
+            raise DiskFull(name, str(exc)) from exc
         except lmdb.Error as exc:
             raise DeviceUnavailable(name, str(exc)) from exc
         try:
@@ -91,7 +90,7 @@ class Device:
         except BaseException as exc:
             self.env.close()
             if isinstance(exc, (lmdb.MapFullError, lmdb.DiskError)):
-                raise DiskFull(f"device {name}: {exc}") from exc
+                raise DiskFull(name, str(exc)) from exc
             if isinstance(exc, (OSError, lmdb.Error)):
                 raise DeviceUnavailable(name, str(exc)) from exc
             raise
@@ -102,7 +101,7 @@ class Device:
         try:
             return await self.writer.submit(write)
         except (lmdb.MapFullError, lmdb.DiskError) as exc:
-            raise DiskFull(f"device {self.name}: {exc}") from exc
+            raise DiskFull(self.name, str(exc)) from exc
 
     def reader_check(self) -> int:
         """Free the reader slots of dead processes; how many were freed."""
@@ -151,22 +150,9 @@ class Device:
         self.env.close()
 
 
-def check_device_name(device: str) -> str:
-    if not isinstance(device, str) or not device or "/" in device or device in (".", ".."):
-        raise ValueError(f"invalid device name {device!r}")
-    return device
-
-
-def device_problem(path: str, mount_check: bool) -> str | None:
-    """Why the device directory cannot be used, or None (Swift's check_drive)."""
-    if mount_check:
-        return None if os.path.ismount(path) else "not mounted"
-    return None if os.path.isdir(path) else "no such directory"
-
-
 def raise_if_no_space(exc: OSError, what: str) -> None:
     if exc.errno in NO_SPACE_ERRNOS:
-        raise DiskFull(f"{what}: {exc.strerror}") from exc
+        raise DiskFull(what, exc.strerror or str(exc)) from exc
 
 
 def fsync_dir(path: str) -> None:

@@ -16,7 +16,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from .device import Device, check_device_name, device_problem
+from service.lmdb_devices import check_device_name, device_problem
+
+from .device import Device
 from .errors import DeviceUnavailable, DiskFull
 
 log = logging.getLogger("torus.objectd")

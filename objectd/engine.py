@@ -208,7 +208,7 @@ class ObjectEngine:
         try:
             return await async_pending.save(dev.writer, dev.async_pending, pending, rng)
         except (lmdb.MapFullError, lmdb.DiskError) as exc:
-            raise DiskFull(f"device {device}: {exc}") from exc
+            raise DiskFull(device, str(exc)) from exc
 
     def list_async_pendings(
         self, device: str, *, after: bytes = b"", limit: int = 1000

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from service import lmdb_devices
+
 if TYPE_CHECKING:
     from service.timestamp import Timestamp
 
@@ -77,11 +79,9 @@ class SizeMismatch(ObjectEngineError):
         return self.received_bytes < self.expected_bytes
 
 
-class DeviceUnavailable(ObjectEngineError):
-    def __init__(self, device: str, reason: str) -> None:
-        super().__init__(f"device {device!r} is unavailable: {reason}")
-        self.device = device
+class DeviceUnavailable(lmdb_devices.DeviceUnavailable, ObjectEngineError):
+    """The shared device error (service/lmdb_devices.py), also an engine error."""
 
 
-class DiskFull(ObjectEngineError):
+class DiskFull(lmdb_devices.DiskFull, ObjectEngineError):
     """ENOSPC on a data file, or the device's LMDB map is full."""

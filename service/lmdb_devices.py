@@ -71,6 +71,13 @@ def check_device_name(device: str) -> str:
     return device
 
 
+def device_problem(path: str, mount_check: bool) -> str | None:
+    """Why the device directory cannot be used, or None (Swift's check_drive)."""
+    if mount_check:
+        return None if os.path.ismount(path) else "not mounted"
+    return None if os.path.isdir(path) else "no such directory"
+
+
 class DeviceEnvs:
     def __init__(
         self,
@@ -168,12 +175,7 @@ class DeviceEnvs:
         now = time.monotonic()
         checked = self._checked.get(device)
         if checked is None or now - checked[0] >= self._check_ttl_s:
-            unavailable = None
-            if self._mount_check and not os.path.ismount(path):
-                unavailable = "not mounted"
-            elif not os.path.isdir(path):
-                unavailable = "no such directory"
-            checked = self._checked[device] = (now, unavailable)
+            checked = self._checked[device] = (now, device_problem(path, self._mount_check))
         if checked[1] is not None:
             raise DeviceUnavailable(device, checked[1])
 

@@ -431,7 +431,7 @@ def test_a_post_sends_the_row_again_with_its_content_type() -> None:
         (SizeMismatch(10, 5), 499),
         (SizeMismatch(10, 15), 400),
         (DeviceUnavailable("sda", "gone"), 507),
-        (DiskFull("full"), 507),
+        (DiskFull("sda", "full"), 507),
         (ClientDisconnected(), 499),
         (ClientTimeout(), 408),
     ],
