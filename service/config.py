@@ -17,12 +17,16 @@ naming ``[table] key``.
 
 The environment is an argument, never read here: with ``env=os.environ`` a variable
 ``TORUS_<TABLE>_<KEY>`` (``TORUS_OBJECT_BIND_PORT=6300``) overrides the file, so secrets and
-per-host ports can come from a unit file or a container.  Its text is parsed as the field's type.
+per-host ports can come from a unit file or a container.  Its text is parsed as the field's type;
+a ``dict[str, str]`` field (a TOML table of strings, such as ``[identity.users]``) takes JSON
+text, ``TORUS_IDENTITY_USERS='{"test:tester": "testing .admin"}'``, which replaces the whole
+table rather than merging into it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -181,6 +185,13 @@ def _coerce(section: str, key: str, kind: Any, value: Any) -> Any:
     elif kind is Path:
         ok = isinstance(value, str) and bool(value)
         value = Path(value) if ok else value
+    elif _is_str_table(kind):
+        ok = isinstance(value, Mapping)
+        if ok:
+            for name, item in value.items():
+                if not isinstance(item, str):
+                    raise ConfigError(f"[{section}] {key}.{name} must be a string, got {item!r}")
+            value = dict(value)  # a copy: the config never shares the parsed document's table
     else:
         raise ConfigError(f"[{section}] {key}: unsupported field type {kind!r}")
     if not ok:
@@ -202,9 +213,26 @@ def _from_text(section: str, key: str, kind: Any, text: str) -> Any:
             raise ConfigError(
                 f"{name} ([{section}] {key}) must be {_describe(kind)}, got {text!r}"
             ) from None
+    if _is_str_table(kind):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"{name} ([{section}] {key}) must be a JSON object of strings, got {text!r}"
+            )
+        return _coerce(section, key, kind, value)
     return _coerce(section, key, kind, text)
+
+
+def _is_str_table(kind: Any) -> bool:
+    """``dict[str, str]``: a TOML table whose values are all strings (TOML keys always are)."""
+    return typing.get_origin(kind) is dict and typing.get_args(kind) == (str, str)
 
 
 def _describe(kind: Any) -> str:
     names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    if _is_str_table(kind):
+        return "a table of strings"
     return names.get(kind, "a non-empty path string")

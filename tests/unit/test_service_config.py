@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,62 @@ def test_unreadable_or_invalid_files(tmp_path: Path) -> None:
     bad.write_text("[object\nbind_port = 1\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="is not valid TOML"):
         load_section(bad, "object", ObjectServerConfig)
+
+
+@dataclass(frozen=True)
+class _WithTable:
+    name: str = "x"
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def test_a_table_of_strings_loads_into_a_dict_field() -> None:
+    doc = tomllib.loads('[t]\nname = "y"\n\n[t.labels]\n"a:b" = "one two"\nc = ""\n')
+    loaded = load_section(doc, "t", _WithTable)
+    assert loaded == _WithTable("y", {"a:b": "one two", "c": ""})
+    assert loaded.labels is not doc["t"]["labels"]  # a copy, not the parsed document's table
+    assert load_section({}, "t", _WithTable).labels == {}  # the default_factory
+    assert load_section({"t": {"labels": {}}}, "t", _WithTable).labels == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("a=b", r"\[t\] labels must be a table of strings, got 'a=b'"),
+        (["a", "b"], r"labels must be a table of strings"),
+        ({"a": 1}, r"\[t\] labels.a must be a string, got 1"),
+        ({"a": {"b": "c"}}, r"labels.a must be a string"),
+        ({"a": ["b"]}, r"labels.a must be a string"),
+    ],
+)
+def test_a_dict_field_refuses_what_is_not_a_table_of_strings(value: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_section({"t": {"labels": value}}, "t", _WithTable)
+
+
+def test_a_dict_field_from_the_environment_is_json() -> None:
+    doc = {"t": {"labels": {"old": "gone"}}}
+    env = {"TORUS_T_LABELS": '{"a:b": "k .admin", "c": "d"}'}
+    assert load_section(doc, "t", _WithTable, env=env).labels == {"a:b": "k .admin", "c": "d"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a=b", r"TORUS_T_LABELS \(\[t\] labels\) must be a JSON object of strings"),
+        ('["a"]', r"must be a JSON object of strings"),
+        ("", r"must be a JSON object of strings"),
+        ('{"a": 1}', r"\[t\] labels.a must be a string, got 1"),
+    ],
+)
+def test_a_bad_dict_from_the_environment_names_the_variable(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_section({}, "t", _WithTable, env={"TORUS_T_LABELS": text})
+
+
+def test_other_dict_types_are_still_unsupported() -> None:
+    @dataclass(frozen=True)
+    class Counts:
+        counts: dict[str, int] = field(default_factory=dict)
+
+    with pytest.raises(ConfigError, match=r"\[t\] counts: unsupported field type"):
+        load_section({"t": {"counts": {"a": 1}}}, "t", Counts)
