@@ -38,10 +38,26 @@ def _toml_value(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def write_config(path: Path, service: str, options: Mapping[str, Any], secret: str) -> None:
-    lines = ["[cluster]", f"hash_path_secret = {_toml_value(secret)}", "", f"[{service}]"]
-    lines += [f"{key} = {_toml_value(value)}" for key, value in options.items()]
-    path.write_text("\n".join(lines) + "\n")
+STORAGE_SERVICES = frozenset({"object", "container", "account"})  # the ones with devices
+
+
+def write_config(
+    path: Path,
+    service: str,
+    options: Mapping[str, Any],
+    secret: str,
+    tables: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
+    """``[cluster]`` with the secret (plus ``tables["cluster"]``), the service's table, and any
+    other ``tables`` (the proxy's ``[identity]``, say)."""
+    tables = dict(tables or {})
+    cluster = {"hash_path_secret": secret, **tables.pop("cluster", {})}
+    lines: list[str] = []
+    for name, table in {"cluster": cluster, service: options, **tables}.items():
+        lines.append(f"[{name}]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
+        lines.append("")
+    path.write_text("\n".join(lines))
 
 
 class ServerProcess:
@@ -54,23 +70,20 @@ class ServerProcess:
         *,
         options: Mapping[str, Any] | None = None,
         secret: str = "functional-test-secret",
+        tables: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.service = service
         self.secret = secret
         self.workdir = workdir
         self.devices = workdir / "devices"
-        self.devices.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.options = {
-            "bind_ip": "127.0.0.1",
-            "bind_port": self.port,
-            "devices": str(self.devices),
-            "mount_check": False,
-            "shutdown_grace_s": 2.0,
-            **(options or {}),
-        }
+        defaults: dict[str, Any] = {"bind_ip": "127.0.0.1", "bind_port": self.port}
+        if service in STORAGE_SERVICES:
+            self.devices.mkdir(parents=True, exist_ok=True)
+            defaults.update(devices=str(self.devices), mount_check=False)
+        self.options = {**defaults, "shutdown_grace_s": 2.0, **(options or {})}
         self.config_path = workdir / f"{service}-server.toml"
-        write_config(self.config_path, service, self.options, secret)
+        write_config(self.config_path, service, self.options, secret, tables)
         self.log_path = workdir / f"{service}-server.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
