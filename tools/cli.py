@@ -7,9 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from tools import serve
-
-NOT_BUILT = "the storage servers are not built yet (see issue 4); nothing was started"
-EXIT_NOT_BUILT = 3
+from tools.aio_layout import DEFAULT_DATA_DIR, DEFAULT_PROXY_PORT, STOP_GRACE_S
 
 
 def _run_tests(rest: list[str]) -> int:
@@ -31,13 +29,26 @@ PASSTHROUGH: dict[str, Callable[[list[str]], int]] = {"test": _run_tests, "ring"
 
 
 def _up(args: argparse.Namespace) -> int:
-    print(f"torus up: {NOT_BUILT}", file=sys.stderr)
-    return EXIT_NOT_BUILT
+    from tools import up  # lazy: only `torus up` and `torus down` need it
+
+    return up.up(args.data, args.port, detach=args.detach)
 
 
 def _down(args: argparse.Namespace) -> int:
-    print(f"torus down: {NOT_BUILT}", file=sys.stderr)
-    return EXIT_NOT_BUILT
+    from tools import up
+
+    return up.down(args.data, grace_s=args.grace)
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(port)
+    return port
+
+
+_port.__name__ = "port"  # argparse names the type in its error: "invalid port value"
+_DATA_HELP = f"data directory ({DEFAULT_DATA_DIR})"
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -48,20 +59,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="torus", description="Torus object store.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    up = sub.add_parser("up", help="start the all-in-one cluster on 127.0.0.1")
-    up.add_argument("--data", default="./data", metavar="DIR", help="data directory (./data)")
-    up.add_argument("--port", type=int, default=8080, help="proxy port (8080)")
+    up = sub.add_parser(
+        "up",
+        help="start the all-in-one cluster on 127.0.0.1",
+        description="Build the rings and config if absent, start identity, proxy and 4 storage "
+        "nodes on 127.0.0.1, wait until the proxy answers, and print how to use it. Runs until "
+        "Ctrl-C unless --detach. Layout and ports: docs/design/all-in-one.md.",
+    )
+    up.add_argument("--data", default=DEFAULT_DATA_DIR, metavar="DIR", help=_DATA_HELP)
+    up.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_PROXY_PORT,
+        help=f"proxy port ({DEFAULT_PROXY_PORT}); 0: a free port, and free ports for every "
+        "server of a new data directory too (what tests use)",
+    )
     up.add_argument("--detach", action="store_true", help="return once the cluster is up")
     up.set_defaults(func=_up)
 
     down = sub.add_parser("down", help="stop the all-in-one cluster")
+    down.add_argument("--data", default=DEFAULT_DATA_DIR, metavar="DIR", help=_DATA_HELP)
+    down.add_argument(
+        "--grace",
+        type=float,
+        default=STOP_GRACE_S,
+        metavar="SECONDS",
+        help=f"how long servers get to stop after SIGTERM before SIGKILL ({STOP_GRACE_S:g})",
+    )
     down.set_defaults(func=_down)
 
     serve_cmd = sub.add_parser(
         "serve",
-        help="run one storage server in the foreground",
-        description="Run one server until SIGTERM or SIGINT, configured from [cluster] and "
-        "the service's own table of a TOML file.",
+        help="run one server in the foreground",
+        description="Run one server until SIGTERM or SIGINT, configured from a TOML file: "
+        "[cluster], the service's own table, and any other table its build_app takes (the "
+        "proxy's [identity]). TORUS_<TABLE>_<KEY> environment variables override the file.",
     )
     serve_cmd.add_argument("service", choices=sorted(serve.SERVICES), help="which server to run")
     serve_cmd.add_argument("--config", required=True, metavar="FILE", help="TOML config file")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aio_cluster import aio_cluster  # noqa: F401  (the session's all-in-one cluster fixture)
 from server_process import ServerProcess
 
 StartServer = Callable[..., ServerProcess]

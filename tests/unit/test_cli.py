@@ -1,9 +1,9 @@
-"""The `torus` command line: honest about what is not built, argparse exit codes, a real process."""
+"""The `torus` command line: options reach their commands, argparse exit codes.
+
+Real `up`/`down` processes are tested in tests/functional/test_torus_up.py."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,18 +13,37 @@ from tools import cli
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_up_says_servers_are_not_built_and_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["up", "--data", "/nonexistent", "--port", "9999", "--detach"]) == 3
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert err.strip() == (
-        "torus up: the storage servers are not built yet (see issue 4); nothing was started"
-    )
+def test_up_and_down_hand_their_options_to_tools_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[object, ...]] = []
+
+    def fake_up(data: str, port: int, *, detach: bool) -> int:
+        calls.append(("up", data, port, detach))
+        return 0
+
+    def fake_down(data: str, *, grace_s: float) -> int:
+        calls.append(("down", data, grace_s))
+        return 0
+
+    monkeypatch.setattr("tools.up.up", fake_up)
+    monkeypatch.setattr("tools.up.down", fake_down)
+    assert cli.main(["up", "--data", "d", "--port", "0", "--detach"]) == 0
+    assert cli.main(["up"]) == 0
+    assert cli.main(["down", "--data", "d", "--grace", "3"]) == 0
+    assert cli.main(["down"]) == 0
+    assert calls == [
+        ("up", "d", 0, True),
+        ("up", "./data", 8080, False),
+        ("down", "d", 3.0),
+        ("down", "./data", 15.0),
+    ]
 
 
-def test_down_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["down"]) == 3
-    assert "not built yet" in capsys.readouterr().err
+@pytest.mark.parametrize("port", ["-1", "65536", "http"])
+def test_up_refuses_a_port_out_of_range(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["up", "--port", port])
+    assert exit_info.value.code == 2
+    assert "invalid port value" in capsys.readouterr().err
 
 
 def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
@@ -57,18 +76,3 @@ def test_passthrough_commands_get_every_argument_untouched(
     argv = ["ring", "object.builder", "add", "--region", "1", "--", "-h"]
     assert cli.main(argv) == 0
     assert seen == [argv[1:]]
-
-
-def test_up_in_a_real_process() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "up"],
-        cwd=REPO_ROOT,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 3
-    assert proc.stdout == ""
-    assert "storage servers are not built yet" in proc.stderr

@@ -43,6 +43,6 @@ def test_a_bad_config_exits_2_before_starting(
 
 def test_an_unknown_service_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["serve", "proxy", "--config", "x.toml"])
+        cli.main(["serve", "frobnicate", "--config", "x.toml"])
     assert exit_info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err

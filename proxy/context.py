@@ -1,0 +1,176 @@
+"""What every proxy request handler reaches: the ``Proxy`` of its worker, and the request keys.
+
+One ``Proxy`` per worker process, built in the app's cleanup context (after the fork, on the
+worker's loop) and kept at ``app[PROXY]``: the rings, loaded once and swapped only when a ring
+file changes on disk (checked every ``ring_check_interval_s``, off the request path), the one
+``aiohttp.ClientSession`` whose pool keeps connections to the backends alive, the error
+counts that make a failing node skipped for a while, and the token codec.
+
+Request keys (``request[IDENTITY]``, ``request[TRANS_ID]``) are typed ``web.RequestKey``s,
+set by proxy/server.py before any controller runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from identity.tokens import Identity, TokenCodec
+from ring.ring import Ring
+from service.config import ClusterConfig
+from service.timestamp import Timestamp
+
+from .config import ProxyConfig
+from .generations import GenerationTable
+from .nodes import NodeErrors
+
+log = logging.getLogger("torus.proxy")
+
+RING_NAMES = ("account", "container", "object")
+# The validated identity.tokens.Identity, or None: no token was sent.
+IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("torus.identity")
+# The request's transaction id (tx<21 hex>-<10 hex time>).
+TRANS_ID = web.RequestKey("torus.trans_id", str)
+# The X-Timestamp of the request's writes, assigned once (backend.request_timestamp).
+TIMESTAMP = web.RequestKey("torus.timestamp", Timestamp)
+
+
+@dataclass
+class Proxy:
+    config: ProxyConfig
+    cluster: ClusterConfig
+    account_ring: Ring
+    container_ring: Ring
+    object_ring: Ring
+    session: aiohttp.ClientSession
+    errors: NodeErrors
+    tokens: TokenCodec
+    info_cache: dict = field(default_factory=dict)  # owned by proxy/infocache.py
+    # Shared with this host's other workers of the proxy (proxy/generations.py).
+    generations: GenerationTable = field(default_factory=GenerationTable.private)
+    rng: random.Random = field(default_factory=random.Random)  # shuffles read nodes
+    # Per-call timeouts, made once: connect, then each wait on the node (sock_read).
+    call_timeout: aiohttp.ClientTimeout = field(init=False)
+    # A streamed PUT keeps its own deadlines (proxy/streaming.py): connect only here.
+    stream_timeout: aiohttp.ClientTimeout = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.call_timeout = aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=self.config.conn_timeout_s,
+            sock_read=self.config.node_timeout_s,
+        )
+        self.stream_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.config.conn_timeout_s
+        )
+
+
+PROXY = web.AppKey("proxy", Proxy)
+
+
+def ring_path(cluster: ClusterConfig, name: str) -> Path:
+    """``<ring_dir>/<name>.ring``, as ``torus ring ... write_ring`` names it."""
+    return Path(cluster.ring_dir) / f"{name}.ring"
+
+
+def load_rings(cluster: ClusterConfig) -> dict[str, Ring]:
+    """The account, container and object rings; a missing or bad file raises."""
+    secret = cluster.hash_path_secret.encode("utf-8")
+    return {name: Ring.load(ring_path(cluster, name), secret) for name in RING_NAMES}
+
+
+def new_session(config: ProxyConfig) -> aiohttp.ClientSession:
+    """The worker's one session to the backends: a bounded keep-alive pool, bodies untouched."""
+    connector = aiohttp.TCPConnector(
+        limit=config.max_backend_connections,
+        limit_per_host=0,
+        ttl_dns_cache=None,
+        keepalive_timeout=30.0,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+        trust_env=False,  # never route backend traffic through an HTTP(S)_PROXY
+        # No Content-Type of its own: an object POST without one must not change the type.
+        skip_auto_headers=("Accept", "Accept-Encoding", "Content-Type"),
+    )
+
+
+def proxy_ctx(
+    config: ProxyConfig,
+    cluster: ClusterConfig,
+    rings: dict[str, Ring],
+    tokens: TokenCodec,
+    *,
+    clock: Callable[[], float] | None = None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A ``cleanup_ctx`` that puts the worker's ``Proxy`` at ``app[PROXY]`` and closes its
+    session at cleanup; ``rings`` were loaded by ``build_app`` (a bad ring stops start-up)."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        errors = NodeErrors(
+            config.error_suppression_limit, config.error_suppression_interval_s, clock=clock
+        )
+        generations = GenerationTable.for_server(config.bind_ip, config.bind_port)
+        async with contextlib.AsyncExitStack() as stack:
+            stack.callback(generations.close)
+            session = await stack.enter_async_context(new_session(config))
+            proxy = Proxy(
+                config=config,
+                cluster=cluster,
+                account_ring=rings["account"],
+                container_ring=rings["container"],
+                object_ring=rings["object"],
+                session=session,
+                errors=errors,
+                tokens=tokens,
+                generations=generations,
+            )
+            app[PROXY] = proxy
+            watcher = asyncio.create_task(_watch_rings(proxy))
+            try:
+                yield
+            finally:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+
+    return ctx
+
+
+async def _watch_rings(proxy: Proxy) -> None:
+    """Reload a ring whose file changed (a new ``write_ring``), in a thread, then swap it in."""
+    seen = {name: _mtime(ring_path(proxy.cluster, name)) for name in RING_NAMES}
+    secret = proxy.cluster.hash_path_secret.encode("utf-8")
+    while True:
+        await asyncio.sleep(proxy.config.ring_check_interval_s)
+        for name in RING_NAMES:
+            path = ring_path(proxy.cluster, name)
+            mtime = _mtime(path)
+            if mtime is None or mtime == seen[name]:
+                continue
+            try:
+                ring = await asyncio.to_thread(Ring.load, path, secret)
+            except Exception:
+                log.exception("reloading %s failed; keeping the ring already loaded", path)
+                continue
+            seen[name] = mtime
+            setattr(proxy, f"{name}_ring", ring)
+            log.info("reloaded %s (version %d)", path, ring.version)
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None

@@ -1,0 +1,195 @@
+"""Server-side copy: ``COPY`` with ``Destination``, and ``PUT`` with ``X-Copy-From``.
+
+Both become one thing, as in Swift's copy middleware: a GET of the source (with
+``X-Newest: true``, so the newest version is the one copied) whose body streams straight into
+a PUT of the destination (proxy/streaming.py) — never held whole in memory.  The request is
+authorised twice: to read the source and to write the destination.
+
+- ``Destination: <container>/<object>`` (COPY) and ``X-Copy-From: <container>/<object>``
+  (PUT) are percent-decoded; a leading ``/`` is optional.  Anything else is a 412.
+  ``Destination-Account`` / ``X-Copy-From-Account`` name another account.
+- Conditional headers (``If-Match``, ...) apply to the source, as Swift's ``copy_get`` sends
+  them; ``Range`` is not supported on a copy and is ignored.
+- Metadata: the source's user metadata, ``X-Delete-At``, content type and the stored
+  ``Content-*``/``Cache-Control``/``Expires`` headers are copied, and the request's own
+  headers override them; with ``X-Fresh-Metadata: true`` only the request's are kept (the
+  content type still comes from the source unless the request sets one).
+- The source's ETag is sent on, so each object server checks the bytes it stored.
+- The answer is the PUT's (201), plus ``X-Copied-From``, ``X-Copied-From-Last-Modified`` and
+  (another account) ``X-Copied-From-Account``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, unquote
+
+from aiohttp import web
+from multidict import CIMultiDictProxy
+
+from service.names import MAX_FILE_SIZE
+
+from . import authz, constraints
+from .backend import backend_headers
+from .context import Proxy
+from .object_get import Found, answer, find_object, is_true
+from .object_put import guess_content_type, store_object
+from .object_write import check_container, delete_at_header, object_names, object_path_for
+from .paths import SwiftPath
+from .streaming import BodySource
+
+# What a copy takes from its source besides X-Object-Meta-* (Swift's copy_headers_into).
+COPIED_HEADERS = frozenset(
+    {
+        "content-type",
+        "content-encoding",
+        "content-disposition",
+        "content-language",
+        "cache-control",
+        "expires",
+        "x-robots-tag",
+        "x-delete-at",
+    }
+)
+# Request headers that are about the source, not the destination.
+_SOURCE_ONLY = (
+    "If-Match",
+    "If-None-Match",
+    "If-Modified-Since",
+    "If-Unmodified-Since",
+    "Range",
+    "Destination",
+    "Destination-Account",
+    "X-Copy-From",
+    "X-Copy-From-Account",
+    "X-Fresh-Metadata",
+    "X-Newest",
+)
+
+
+class SourceFailed(Exception):
+    """The source's object server failed mid-body: the copy cannot complete (503)."""
+
+
+async def copy(request: web.Request, proxy: Proxy, path: SwiftPath) -> web.StreamResponse:
+    """COPY of ``path`` (the source) to its ``Destination``."""
+    container, obj = _container_object(request, "Destination")
+    account = _account(request, "Destination-Account", path.account)
+    return await _copy(request, proxy, path, SwiftPath(account, container, obj))
+
+
+async def copy_from(request: web.Request, proxy: Proxy, path: SwiftPath) -> web.StreamResponse:
+    """PUT of ``path`` (the destination) from its ``X-Copy-From``."""
+    container, obj = _container_object(request, "X-Copy-From")
+    account = _account(request, "X-Copy-From-Account", path.account)
+    if request.content_length:
+        raise web.HTTPBadRequest(text="Copy requests require a zero byte body")
+    return await _copy(request, proxy, SwiftPath(account, container, obj), path)
+
+
+def _container_object(request: web.Request, header: str) -> tuple[str, str]:
+    message = f"{header} header must be of the form <container name>/<object name>"
+    value = unquote(request.headers.get(header, "")).lstrip("/")
+    container, _, obj = value.partition("/")
+    if not container or not obj:
+        raise web.HTTPPreconditionFailed(text=message)
+    return container, obj
+
+
+def _account(request: web.Request, header: str, default: str) -> str:
+    value = request.headers.get(header)
+    if value is None:
+        return default
+    account = unquote(value)
+    if not account or "/" in account:
+        raise web.HTTPPreconditionFailed(text="Account name cannot contain slashes")
+    return account
+
+
+async def _copy(
+    request: web.Request, proxy: Proxy, source: SwiftPath, dest: SwiftPath
+) -> web.StreamResponse:
+    await authz.authorize(request.clone(method="GET"), proxy, source)
+    dest_request = request if request.method == "PUT" else request.clone(method="PUT")
+    await authz.authorize(dest_request, proxy, dest)
+    constraints.check_metadata(request.headers, "object")
+    missing = await check_container(proxy, dest)
+    if missing is not None:
+        return missing
+    found = await _get_source(request, proxy, source)
+    try:
+        if found.response is None or not 200 <= found.status < 300:
+            return await answer(request, proxy, found)
+        source_headers = found.response.headers
+        length = found.response.content_length
+        if length is not None and length > MAX_FILE_SIZE:
+            return web.Response(status=413, text="Your request is too large.")
+        headers = _dest_headers(request, dest, source_headers)
+        delete_at_header(request, headers)
+        response = await store_object(
+            proxy, request, dest, headers, _source_body(proxy, found), length, _nothing
+        )
+    except SourceFailed:
+        return web.Response(status=503, text="Service Unavailable")
+    finally:
+        found.release()
+    if 200 <= response.status < 300:
+        response.headers["X-Copied-From"] = quote(f"{source.container}/{source.obj}")
+        if "Last-Modified" in source_headers:
+            response.headers["X-Copied-From-Last-Modified"] = source_headers["Last-Modified"]
+        if source.account != dest.account:
+            response.headers["X-Copied-From-Account"] = quote(source.account)
+    return response
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _get_source(request: web.Request, proxy: Proxy, source: SwiftPath) -> Found:
+    account, container, obj = object_names(source)
+    headers = backend_headers(request.clone(method="GET"))
+    headers.pop("Range", None)
+    ring = proxy.object_ring
+    part, primaries = ring.get_nodes(account, container, obj)
+    return await find_object(
+        proxy, ring, part, primaries, "GET", object_path_for(part, source), headers, newest=True
+    )
+
+
+def _dest_headers(
+    request: web.Request, dest: SwiftPath, source_headers: CIMultiDictProxy[str]
+) -> dict[str, str]:
+    headers = backend_headers(request)
+    for name in _SOURCE_ONLY:
+        headers.pop(name, None)
+    fresh = is_true(request.headers.get("X-Fresh-Metadata"))
+    for name, value in source_headers.items():
+        lower = name.lower()
+        if lower == "content-type":
+            copied = True
+        elif fresh:
+            copied = False
+        else:
+            copied = lower.startswith("x-object-meta-") or lower in COPIED_HEADERS
+        if copied and lower not in request.headers and name.title() not in headers:
+            headers[name.title()] = value
+    if is_true(headers.pop("X-Detect-Content-Type", None)):
+        headers["Content-Type"] = guess_content_type(object_names(dest)[2])
+    etag = source_headers.get("ETag")
+    if etag and source_headers.get("Content-Range") is None:
+        headers["Etag"] = etag.strip('"')
+    return headers
+
+
+def _source_body(proxy: Proxy, found: Found) -> BodySource:
+    assert found.response is not None
+    content = found.response.content
+    chunk_size = proxy.config.object_chunk_size
+
+    async def read() -> bytes:
+        try:
+            return await content.read(chunk_size)
+        except Exception as exc:  # the source's node failed or timed out mid-body
+            raise SourceFailed(str(exc)) from exc
+
+    return read
