@@ -14,6 +14,7 @@ import fcntl
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -314,6 +315,14 @@ def _summary(
     }
 
 
+def _swift_command() -> str:
+    """``swift`` if it is on PATH, else the one installed beside this interpreter (the venv)."""
+    if shutil.which("swift"):
+        return "swift"
+    beside = Path(sys.executable).parent / "swift"
+    return str(beside) if beside.exists() else "swift"
+
+
 def _banner(data: DataDir, summary: Mapping[str, Any], *, detached: bool) -> str:
     users = summary["users"]
     user = "test:tester" if "test:tester" in users else next(iter(users), "ACCOUNT:USER")
@@ -331,7 +340,7 @@ def _banner(data: DataDir, summary: Mapping[str, Any], *, detached: bool) -> str
     lines += [
         f"  logs      {data.logs}/",
         "Try:",
-        f"  swift -A {summary['auth_url']} -U {user} -K {key} stat",
+        f"  {_swift_command()} -A {summary['auth_url']} -U {user} -K {key} stat",
     ]
     if detached:
         lines.append(f"Stop it with: torus down --data {data.root}")
