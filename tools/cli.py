@@ -25,7 +25,20 @@ def _run_ring(rest: list[str]) -> int:
 # These hand every argument after their own name to another tool untouched (options that start
 # with '-' and '--' included), which argparse.REMAINDER cannot do when the first one is an
 # option, so main() dispatches them before argparse sees the rest.
-PASSTHROUGH: dict[str, Callable[[list[str]], int]] = {"test": _run_tests, "ring": _run_ring}
+def _run_bench(rest: list[str]) -> int:
+    """bench/ is neither installed nor imported by any package: run its script as a process."""
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "swiftapi" / "loadgen.py"
+    return subprocess.call([sys.executable, str(script), *rest])
+
+
+PASSTHROUGH: dict[str, Callable[[list[str]], int]] = {
+    "test": _run_tests,
+    "ring": _run_ring,
+    "bench": _run_bench,
+}
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -102,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Listed for --help only; main() dispatches them (see PASSTHROUGH).
     sub.add_parser("test", help="ruff check, ruff format --check, then pytest [ARGS...]")
     sub.add_parser("ring", help="ring-builder admin tool: ring BUILDER_FILE [COMMAND ...]")
+    sub.add_parser("bench", help="Swift API load generator: ops/s, MiB/s, latency, CPU per op")
     return parser
 
 
