@@ -33,8 +33,9 @@ class ProxyConfig(ServerConfig):
     # A node with more than this many errors within the interval is skipped until it passes.
     error_suppression_limit: int = 10
     error_suppression_interval_s: float = 60.0
-    object_chunk_size: int = 65536  # bytes read and sent at a time; bodies up to it go whole
-    put_queue_chunks: int = 4  # chunks buffered per replica of a streamed PUT (backpressure)
+    object_chunk_size: int = 65536  # bodies up to it are read whole and sent in one write
+    stream_chunk_size: int = 1 << 20  # bytes read and sent at a time of a larger body
+    put_queue_chunks: int = 2  # chunks buffered per replica of a streamed PUT (backpressure)
     info_cache_ttl_s: float = 5.0
     max_backend_connections: int = 512  # per worker, over all backends (the pool's bound)
     ring_check_interval_s: float = 15.0  # how often the ring files' mtimes are looked at
@@ -53,8 +54,8 @@ class ProxyConfig(ServerConfig):
             raise ValueError("timeouts and intervals must be > 0")
         if self.error_suppression_limit < 0:
             raise ValueError("error_suppression_limit must be >= 0")
-        if self.object_chunk_size < 1 or self.put_queue_chunks < 1:
-            raise ValueError("object_chunk_size and put_queue_chunks must be >= 1")
+        if min(self.object_chunk_size, self.stream_chunk_size, self.put_queue_chunks) < 1:
+            raise ValueError("object_chunk_size, stream_chunk_size, put_queue_chunks must be >= 1")
         if self.info_cache_ttl_s < 0:
             raise ValueError("info_cache_ttl_s must be >= 0")
         if self.max_backend_connections < 1:

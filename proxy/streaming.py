@@ -11,11 +11,18 @@ Two paths, by size:
   server answers 100 only after its checks, so a 507 or an unreachable node is known before
   any byte is sent, and the replica moves on to the next node with nothing to replay.  Once
   every replica has its 100 (or gave up), and a quorum has, the client gets its own 100 and
-  the body is read ``object_chunk_size`` at a time and put on every live replica's queue:
-  the client is read no faster than the slowest replica still sending drains.  A replica
-  that fails mid-body, or whose queue stays full for ``node_timeout_s``, is dropped (a
-  body half-sent cannot move to a handoff); if fewer than a quorum remain the PUT is a 503.
+  the body is read up to ``stream_chunk_size`` (1 MiB) at a time and put on every live
+  replica's queue: the client is read no faster than the slowest replica still sending
+  drains.  A replica that fails mid-body, or whose queue stays full for ``node_timeout_s``,
+  is dropped (a body half-sent cannot move to a handoff); if fewer than a quorum remain the
+  PUT is a 503.
   Chunked client bodies go on chunked; a body of known length goes with its Content-Length.
+
+The chunk size is most of what a large body costs the proxy: each chunk is a read, a queue
+put and a socket write per replica, whatever its size.  Measured on the 2-core dev box, a
+64 MiB PUT took ~225 ms of proxy CPU in 64 KiB chunks and ~120 ms in 1 MiB ones.  Memory per
+PUT stays bounded: ``put_queue_chunks`` chunks per replica, and what aiohttp buffers of the
+client (up to two chunks).
 
 A client that goes away mid-body (499) or stalls for ``client_timeout_s`` (408) cancels every
 replica's request: each connection is cut before the end of its body, so no object server
@@ -68,8 +75,10 @@ BodySource = Callable[[], Awaitable[bytes]]  # the next chunk; b"" at the end
 
 
 def client_body(request: web.Request, proxy: Proxy, length: int | None) -> BodySource:
-    """Chunks of ``request``'s body, each waited for at most ``client_timeout_s``."""
-    chunk_size = proxy.config.object_chunk_size
+    """Chunks of ``request``'s body, each what has arrived up to ``stream_chunk_size``, each
+    waited for at most ``client_timeout_s``.  (``read(n)`` lets aiohttp buffer up to ``2n``,
+    so while the replicas are the bottleneck, every read is a whole chunk.)"""
+    chunk_size = proxy.config.stream_chunk_size
     timeout_s = proxy.config.client_timeout_s
     content = request.content
     received = 0

@@ -153,6 +153,8 @@ def list_page(cursor: ScopeCursor[V], query: ListingQuery) -> list[V | Subdir]:
     start, stop = query.bounds()
     lower_marker = query.end_marker if query.reverse else query.marker
     rows = cursor.descending(stop) if query.reverse else cursor.ascending(start)
+    if not query.delimiter:  # nothing collapses (``path`` always has one): a plain range
+        return _rows_within(rows, query, start, stop)
     while True:
         skip = None
         for name, row in rows:
@@ -172,6 +174,35 @@ def list_page(cursor: ScopeCursor[V], query: ListingQuery) -> list[V | Subdir]:
         else:
             return page
         rows = _past_subtree(cursor, query, skip)
+
+
+def _rows_within(
+    rows: Iterator[tuple[bytes, V]], query: ListingQuery, start: bytes, stop: bytes | None
+) -> list[V | Subdir]:
+    """The first ``limit`` rows before the far bound: ``list_page`` without a delimiter, one
+    test per row (a full 10,000-row page is the listing benchmark's)."""
+    page: list[V | Subdir] = []
+    limit = query.limit
+    if query.reverse:
+        for name, row in rows:
+            if name < start:
+                break
+            page.append(row)
+            if len(page) >= limit:
+                break
+    elif stop is not None:
+        for name, row in rows:
+            if name >= stop:
+                break
+            page.append(row)
+            if len(page) >= limit:
+                break
+    else:
+        for _name, row in rows:
+            page.append(row)
+            if len(page) >= limit:
+                break
+    return page
 
 
 def _past_subtree(

@@ -24,7 +24,9 @@ still picks such a type, last).
 
 from __future__ import annotations
 
+import functools
 import json
+import json.encoder
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -179,13 +181,64 @@ def _quality(params: str) -> float:
 
 def isoformat(timestamp: Timestamp) -> str:
     """Swift's ``Timestamp.isoformat``: UTC, microseconds always shown, no zone suffix."""
-    whole, fraction = divmod(timestamp.raw, UNITS_PER_SECOND)
-    moment = datetime.fromtimestamp(whole, UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{fraction * (1_000_000 // UNITS_PER_SECOND):06d}"
+    return isoformat_raw(timestamp.raw)
+
+
+def isoformat_raw(raw: int) -> str:
+    """``isoformat`` of ``Timestamp(raw)``, for a caller holding the stored integer."""
+    whole, fraction = divmod(raw, UNITS_PER_SECOND)
+    return f"{_utc_second(whole)}.{fraction * (1_000_000 // UNITS_PER_SECOND):06d}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _utc_second(whole: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` of a whole second: a listing's rows mostly share a few
+    seconds, and formatting a datetime costs more than the rest of a row's rendering."""
+    return f"{datetime.fromtimestamp(whole, UTC):%Y-%m-%dT%H:%M:%S}"
 
 
 def to_json(records: Sequence[Record]) -> bytes:
     return json.dumps(records).encode("ascii")  # Swift's: ASCII with \u escapes
+
+
+# A container listing's object, as ``container_json`` takes it: bytes (an int), hash, name,
+# content type, last modified; a subdir is its name alone.
+ObjectListing = tuple[int, str, str, str, Timestamp]
+
+
+def container_json(entries: Iterable[ObjectListing | str]) -> bytes:
+    """The json body of a container listing, byte for byte what ``to_json`` makes of Swift's
+    records, without a dict per row: half the rendering time of a 10,000-row page."""
+    items = []
+    for entry in entries:
+        if type(entry) is str:
+            items.append(subdir_json(entry))
+        else:
+            size, etag, name, content_type, modified = entry
+            items.append(object_json(size, etag, name, content_type, isoformat(modified)))
+    return json_list(items)
+
+
+def object_json(size: int, etag: str, name: str, content_type: str, last_modified: str) -> str:
+    """One object of a container listing in json, keys in Swift's order (``", "`` and
+    ``": "``, ASCII with ``\\u`` escapes, as ``json.dumps`` writes them)."""
+    quote = _JSON_STRING
+    return (
+        f'{{"bytes": {size:d}, "hash": {quote(etag)}, "name": {quote(name)}, '
+        f'"content_type": {quote(content_type)}, "last_modified": {quote(last_modified)}}}'
+    )
+
+
+def subdir_json(name: str) -> str:
+    return f'{{"subdir": {_JSON_STRING(name)}}}'
+
+
+def json_list(items: Iterable[str]) -> bytes:
+    """A json array of items already rendered, as ``json.dumps`` separates them."""
+    return ("[" + ", ".join(items) + "]").encode("ascii")
+
+
+_JSON_STRING = json.encoder.encode_basestring_ascii  # how json.dumps quotes a str
 
 
 def to_plain(records: Iterable[Record]) -> bytes:
