@@ -85,16 +85,19 @@ async def send(
     """Send ``update`` to every target at once; save the failures.  How many failed."""
     path = update.path
     obj_path = f"/{path.account}/{path.container}/{path.obj}"
-    async with asyncio.TaskGroup() as group:
-        tasks = [
-            group.create_task(
-                _send_one(client, node, targets.partition, obj_path, update, timeout_s)
-            )
-            for node in targets.nodes
-        ]
-    failed = tuple(
-        node for node, task in zip(targets.nodes, tasks, strict=True) if not task.result()
-    )
+    nodes = targets.nodes
+    if len(nodes) == 1:  # the usual share (Swift's spread): no task group for one call
+        sent = [await _send_one(client, nodes[0], targets.partition, obj_path, update, timeout_s)]
+    else:
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(
+                    _send_one(client, node, targets.partition, obj_path, update, timeout_s)
+                )
+                for node in nodes
+            ]
+        sent = [task.result() for task in tasks]
+    failed = tuple(node for node, ok in zip(nodes, sent, strict=True) if not ok)
     if failed:
         assert path.container is not None and path.obj is not None
         pending = AsyncPending(

@@ -31,10 +31,23 @@ async def run_to_end(
     cancelled = False
     while not task.done():
         try:
-            await asyncio.wait((task,))  # a cancellation here leaves the task running
+            await _when_done(task)  # a cancellation here leaves the task running
         except asyncio.CancelledError:
             cancelled = True
     return task, cancelled
+
+
+def _when_done(task: asyncio.Future[T]) -> asyncio.Future[None]:
+    """A future set once ``task`` is done; cancelling it leaves ``task`` alone.  (What
+    ``asyncio.wait((task,))`` does, without its sets and callback removal: once per write.)"""
+    waiter: asyncio.Future[None] = task.get_loop().create_future()
+
+    def wake(_task: asyncio.Future[T]) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    task.add_done_callback(wake)
+    return waiter
 
 
 async def finish(work: Awaitable[T], tasks: set[asyncio.Task] | None = None) -> T:

@@ -181,10 +181,14 @@ async def send_continue(request: web.Request) -> None:
 
 async def _receive_body(request: web.Request, write: ObjectWrite) -> None:
     timeout_s = request.app[CONFIG].client_timeout_s
+    content = request.content
     while True:
         try:
-            async with asyncio.timeout(timeout_s):
-                chunk = await request.content.read(READ_CHUNK_BYTES)
+            if content.is_eof():  # the rest is buffered already (a small body): no wait
+                chunk = content.read_nowait(READ_CHUNK_BYTES)
+            else:
+                async with asyncio.timeout(timeout_s):
+                    chunk = await content.read(READ_CHUNK_BYTES)
         except TimeoutError:
             raise ClientTimeout() from None
         except (OSError, web.RequestPayloadError) as exc:

@@ -97,33 +97,36 @@ class LmdbObjectWrite(ObjectWrite):
             raise
 
     async def _store(self, meta: ObjectMetadata) -> ObjectMetadata:
-        hash_dir = layout.hash_dir(self._dev.path, self._partition, self._name_hash)
         body: bytes | None = None
-        identity: tuple[int, int] | None = None
+        placement: _Placement | None = None  # an inline body has no data file to place
         try:
             if meta.body == "file":
+                hash_dir = self._hash_dir()
                 await self._flush()
                 fd, self._fd = self._fd, None
                 identity = await self._file_io(_fsync_close, fd)
                 await self._file_io(self._dev.make_dirs_durable, hash_dir)
+                placement = _Placement(
+                    self._dev, self._tmp_path, hash_dir, meta.timestamp, identity
+                )
             else:
                 body = b"".join(self._pending)
         except BaseException:
             await self._discard()
             raise
-        placement = _Placement(self._dev, self._tmp_path, hash_dir, meta.timestamp, identity)
 
         def store(txn: lmdb.Transaction) -> tuple[ObjectMetadata, list[ObjectMetadata]]:
             found = index.newest(txn, self._dev, self._partition, self._name_hash)
             merged = versions.check_put(found[1] if found else None, meta)
-            if identity is not None:
+            if placement is not None:
                 placement.place()
             try:
                 removed = index.replace_versions(
                     txn, self._dev, self._partition, self._name_hash, merged, body
                 )
             except BaseException:
-                placement.undo()
+                if placement is not None:
+                    placement.undo()
                 raise
             return merged, removed
 
@@ -138,7 +141,8 @@ class LmdbObjectWrite(ObjectWrite):
         if error is not None:
             # store() undid its own failure; the rename may also have happened in a
             # transaction that then failed to commit.
-            await asyncio.to_thread(placement.undo)
+            if placement is not None:
+                await asyncio.to_thread(placement.undo)
             await self._discard()
             if cancelled:
                 raise asyncio.CancelledError() from error
@@ -146,10 +150,15 @@ class LmdbObjectWrite(ObjectWrite):
                 raise_if_no_space(error, f"device {self._dev.name}")
             raise error
         merged, removed = task.result()
-        await finish(unlink_replaced(hash_dir, removed, prune=merged.body != "file"))
+        if any(m.body == "file" for m in removed):  # else no task for nothing to unlink
+            prune = merged.body != "file"
+            await finish(unlink_replaced(self._hash_dir(), removed, prune=prune))
         if cancelled:
             raise asyncio.CancelledError()  # committed, though: the caller cannot be told
         return replace(merged, device=self._dev.name, partition=self._partition)
+
+    def _hash_dir(self) -> str:
+        return layout.hash_dir(self._dev.path, self._partition, self._name_hash)
 
     async def _discard(self) -> None:
         fd, self._fd = self._fd, None

@@ -14,6 +14,7 @@ group commit is measured against.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -111,19 +112,27 @@ class GroupCommitWriter:
             self.writes += len(work)
         except BaseException as exc:  # the commit failed: no write holds
             results = [(False, exc)] * len(work)
+        # One wake-up per event loop for the whole batch, not one per write: each
+        # call_soon_threadsafe writes to the loop's wake-up fd.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, bool, Any]]] = {}
         for (_write, loop, target), (ok, value) in zip(work, results, strict=True):
             if loop is None:
                 done, box = target
                 box[:] = [ok, value]
                 done.set()
             else:
-                loop.call_soon_threadsafe(_settle, target, ok, value)
+                by_loop.setdefault(loop, []).append((target, ok, value))
+        for loop, settled in by_loop.items():
+            # A closed loop raises: nobody waits for those futures any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, settled)
 
 
-def _settle(future: asyncio.Future, ok: bool, value: Any) -> None:
-    if future.cancelled():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle(settled: list[tuple[asyncio.Future, bool, Any]]) -> None:
+    for future, ok, value in settled:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
