@@ -10,10 +10,12 @@ their replicas have nowhere else to be):
 4. place everything gathered;
 5. a few rounds of: gather from devices holding more than they want, place.
 
-Placement walks the tier tree from the root, at each level taking the child
-with the most partition-replicas still wanted among those the plan lets hold
-one more replica of this partition.  That keeps the cost of placing one
-replica to the sum of the fan-outs along one path, not the device count.
+Placement walks the tier tree from the root.  Below a node that holds none
+of this partition's replicas yet (and that no must-reach tier sits under), it
+draws a child weighted by the partition-replicas still wanted there; otherwise
+it takes the best child among those the plan lets hold one more replica of
+this partition.  Either way the cost of placing one replica is the sum of the
+fan-outs along one path, not the device count.
 """
 
 from __future__ import annotations
@@ -230,6 +232,7 @@ class _Rebalance:
                 lacking[n] += max(plan_min[n] - count[n], 0)
             for n in touched:
                 count[n] = 0
+            count[ROOT] = 0
         for part, replicas in slots.items():
             touched = self._count_held(part, count)
             for replica in replicas:
@@ -258,6 +261,10 @@ class _Rebalance:
                 dev_id = leaf_dev[node]
                 self.rows[replica][part] = dev_id
                 self.have[dev_id] += 1
+                # The root counts too: its count is what keeps the next
+                # replica of this partition off the fast path above.
+                count[ROOT] += 1
+                available[ROOT] -= 1
                 for n in path[dev_id]:
                     if count[n] < plan_min[n]:
                         lacking[n] -= 1
@@ -266,15 +273,23 @@ class _Rebalance:
                     touched.append(n)
             for n in touched:
                 count[n] = 0
+            count[ROOT] = 0
 
     def _count_held(self, part: int, count: list[int]) -> list[int]:
-        """Add the tiers of ``part``'s placed replicas to ``count``; return them."""
+        """Add the tiers of ``part``'s placed replicas to ``count``; return them.
+
+        ``tree.path`` starts at the region, so the root is set apart: its
+        count is the number of replicas placed, and it is not in the list
+        returned (callers zero it themselves).  Without it, a partition with
+        a replica placed took the root's fast path and could be sent back to
+        the region it was in, there to find no device left.
+        """
         path = self.tree.path
-        touched = [
-            n for row in self.rows if part < len(row) and row[part] in path for n in path[row[part]]
-        ]
+        held = [row[part] for row in self.rows if part < len(row) and row[part] in path]
+        touched = [n for dev_id in held for n in path[dev_id]]
         for n in touched:
             count[n] += 1
+        count[ROOT] = len(held)
         return touched
 
     def _choose(

@@ -169,6 +169,52 @@ def test_weights_decide_shares() -> None:
     assert builder.get_balance() == pytest.approx(100 / 3, abs=0.2)
 
 
+def test_one_small_device_among_three_regions_places_every_replica() -> None:
+    # Regression: with no region every partition must reach (0.22, 0.89 and
+    # 0.89 replicanths), the root took its "nothing of this partition here"
+    # fast path for the second replica too, sent it to the region already
+    # holding the first, and found no device left there.
+    builder = RingBuilder(8, 2.0, 1)
+    for region, weight in enumerate((50, 200, 200)):
+        builder.add_dev(
+            region=region, zone=0, ip=f"10.{region}.0.1", port=6200, device="sda", weight=weight
+        )
+    result = builder.rebalance(seed=1)
+    builder.validate()
+    assert result.plan_reached
+    for part in range(builder.parts):
+        devs = [row[part] for row in builder.state.replica2part2dev]
+        assert len(set(devs)) == 2, f"partition {part}: {devs}"
+    # The small device gets its weight's share, the big ones the rest.
+    held = builder.parts_held()
+    assert held[0] == round(2 * builder.parts * 50 / 450)
+    assert held[1] + held[2] == 2 * builder.parts - held[0]
+    assert abs(held[1] - held[2]) <= 1
+
+
+@pytest.mark.parametrize("devices_per_region", [1, 2, 3])
+def test_two_replicas_over_three_regions_never_share_a_region(devices_per_region: int) -> None:
+    # Same cause as above: before the fix, with more than one device per
+    # region, some 9-12% of partitions had both replicas in one region.
+    builder = RingBuilder(8, 2.0, 0)
+    for region in range(3):
+        for zone in range(devices_per_region):
+            builder.add_dev(
+                region=region,
+                zone=zone,
+                ip=f"10.{region}.{zone}.1",
+                port=6200,
+                device="sda",
+                weight=100,
+            )
+    result = builder.rebalance(seed=1)
+    assert result.dispersion == 0.0
+    region_of = {d.id: d.region for d in builder.devices()}
+    for part in range(builder.parts):
+        regions = {region_of[row[part]] for row in builder.state.replica2part2dev}
+        assert len(regions) == 2, f"partition {part}: {regions}"
+
+
 def test_overload_trades_balance_for_dispersion() -> None:
     # Zone 0 holds half the weight: by weight alone it would hold 1.5
     # replicas of each partition; with overload it gives some up.

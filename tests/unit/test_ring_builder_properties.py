@@ -103,6 +103,61 @@ def test_no_zone_holds_two_replicas_when_there_are_enough_zones(layout, part_pow
 
 
 @st.composite
+def small_layouts_and_replicas(draw):
+    """Few devices anywhere, weights far apart, replicas up to the device count.
+
+    Where ``layouts()`` draws clusters of many devices, this draws the tight
+    corners: one device per region, a region much lighter than the others,
+    as many replicas as devices.
+    """
+    count = draw(st.integers(1, 7))
+    layout = [
+        (
+            draw(st.integers(0, 3)),
+            draw(st.integers(0, 2)),
+            draw(st.integers(0, 2)),
+            dev,
+            draw(st.floats(0.5, 5000.0)),
+        )
+        for dev in range(count)
+    ]
+    whole = draw(st.integers(1, count))
+    fraction = draw(st.sampled_from([0.0, 0.0, 0.25, 0.5])) if whole < count else 0.0
+    return layout, whole + fraction
+
+
+@given(
+    small_layouts_and_replicas(),
+    st.integers(0, 8),
+    st.sampled_from([0.0, 0.0, 0.1, 10.0]),
+    st.integers(0, 2**32 - 1),
+)
+def test_any_layout_with_enough_devices_rebalances(layout_replicas, part_power, overload, seed):
+    # Swift's builder places any ring with replicas <= devices (dispersion
+    # may suffer); so must ours.
+    layout, replicas = layout_replicas
+    builder = RingBuilder(part_power, replicas, 1, overload=overload, clock=Clock())
+    for region, zone, host, dev, weight in layout:
+        builder.add_dev(
+            region=region,
+            zone=zone,
+            ip=f"10.{region}.{zone}.{host}",
+            port=6200,
+            device=f"sd{dev}",
+            weight=weight,
+        )
+    builder.rebalance(seed=seed)
+    builder.validate()
+    rows = builder.state.replica2part2dev
+    whole = int(replicas)
+    for part, devs in enumerate(replicas_of(builder)):
+        expected = whole + (1 if part < len(rows[-1]) and len(rows) > whole else 0)
+        assert len(devs) == expected
+        assert NONE_DEV_ID not in devs
+        assert len(set(devs)) == len(devs), f"partition {part} twice on a device: {devs}"
+
+
+@st.composite
 def balanceable(draw):
     """One region, >= 3 zones of equal weight; weights vary inside each zone."""
     zones = draw(st.integers(3, 5))
