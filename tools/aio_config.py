@@ -22,9 +22,11 @@ from service.config import ConfigError, load_toml
 from tools.aio_layout import (
     DEFAULT_IDENTITY_PORT,
     LOOPBACK,
+    NODE_DAEMONS,
     PROXY_WORKERS,
     SHUTDOWN_GRACE_S,
     STORAGE_SERVICES,
+    UPDATER_INTERVAL_S,
     DataDir,
 )
 
@@ -43,6 +45,8 @@ HEADER = """\
 #                                storage node N's ports, as its device dN has them in the rings
 #   TORUS_OBJECT_DEVICES, TORUS_CONTAINER_DEVICES, TORUS_ACCOUNT_DEVICES
 #                                storage node N's devices directory, {root}/nodeN
+#   TORUS_OBJECT_UPDATER_DEVICES, TORUS_CONTAINER_UPDATER_DEVICES (and _MOUNT_CHECK=false)
+#                                the same for node N's daemons (torus serve object-updater)
 """
 
 
@@ -97,6 +101,8 @@ def new_config(
     }
     for service in STORAGE_SERVICES:
         tables[service] = {**server, "mount_check": False}  # devices and bind_port: per node
+    for daemon in NODE_DAEMONS:  # devices: per node
+        tables[daemon.replace("-", "_")] = {"mount_check": False, "interval_s": UPDATER_INTERVAL_S}
     return HEADER.format(config=data.config, root=data.root) + "\n" + render(tables)
 
 

@@ -6,7 +6,8 @@ One data directory holds the whole cluster (docs/design/all-in-one.md)::
     DATA/rings/              object, container and account .builder and .ring files
     DATA/nodeN/dN/           storage node N's one device (N = 1..4)
     DATA/log/NAME.log        each server's output
-    DATA/run/NAME.pid        each running server's pid (and `up`'s own, in the foreground)
+    DATA/run/NAME.pid        each running server's and daemon's pid (and `up`'s own, in the
+                         foreground); daemons: object-updater-N, container-updater-N
     DATA/run/cluster.json    what runs: endpoint, auth URL, users, servers, ports
 
 Default ports: the proxy on 8080, identity on 5000 (Keystone's), storage node N's object,
@@ -27,6 +28,9 @@ PART_POWER = 10
 REPLICAS = 3.0
 MIN_PART_HOURS = 1  # as Swift's SAIO: a developer may rebalance again soon
 STORAGE_SERVICES = ("object", "container", "account")  # each also names its ring
+# The background daemons each storage node runs on its devices (`torus serve object-updater`).
+NODE_DAEMONS = ("object-updater", "container-updater")
+UPDATER_INTERVAL_S = 15.0  # a developer's listings catch up within seconds (Swift: 300)
 DEFAULT_PROXY_PORT = 8080
 DEFAULT_IDENTITY_PORT = 5000
 STORAGE_BASE_PORT = 6300

@@ -2,7 +2,9 @@
 
 Each server is ``torus serve SERVICE --config DATA/torus.toml`` in its own session (so its
 process group holds its workers too), with its per-process settings as ``TORUS_*`` environment
-variables, its output appended to DATA/log/NAME.log and its pid in DATA/run/NAME.pid.
+variables, its output appended to DATA/log/NAME.log and its pid in DATA/run/NAME.pid.  Each
+storage node also runs its background daemons (the updaters) the same way; a daemon has no
+port, and counts as up while its process runs.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from tools.aio_layout import LOOPBACK, STORAGE_SERVICES, DataDir
+from tools.aio_layout import LOOPBACK, NODE_DAEMONS, STORAGE_SERVICES, DataDir
 from tools.aio_pids import PidRecord, write_pid_file
 
 PROBE_TIMEOUT_S = 2.0
@@ -27,7 +29,7 @@ PROBE_TIMEOUT_S = 2.0
 class ServerSpec:
     name: str  # "proxy", "identity", "object-1": names its log and pid files
     service: str  # what `torus serve` runs
-    port: int
+    port: int | None  # None: a daemon, which serves no HTTP
     env: Mapping[str, str] = field(default_factory=dict)  # TORUS_* overrides of torus.toml
     health_path: str | None = None  # must answer 200; None: any HTTP answer will do
 
@@ -73,6 +75,22 @@ def cluster_specs(
     return specs
 
 
+def daemon_specs(data: DataDir, nodes: Mapping[int, Mapping[str, int]]) -> list[ServerSpec]:
+    """Each storage node's daemons, walking that node's devices (``object-updater-1``, ...)."""
+    specs = []
+    for node in nodes:
+        for daemon in NODE_DAEMONS:
+            table = daemon.replace("-", "_").upper()
+            env = {
+                f"TORUS_{table}_DEVICES": str(data.node(node)),
+                # The all-in-one has no mount points; set here rather than only in torus.toml
+                # so that a data directory made before the daemons existed works too.
+                f"TORUS_{table}_MOUNT_CHECK": "false",
+            }
+            specs.append(ServerSpec(f"{daemon}-{node}", daemon, None, env))
+    return specs
+
+
 def start(spec: ServerSpec, data: DataDir) -> tuple[subprocess.Popen[bytes], PidRecord]:
     """Start ``spec``'s server and record its pid; it may not answer yet."""
     log_path = data.log_file(spec.name)
@@ -92,7 +110,10 @@ def start(spec: ServerSpec, data: DataDir) -> tuple[subprocess.Popen[bytes], Pid
 
 
 def answers(spec: ServerSpec) -> bool:
-    """Whether the server answers HTTP now (with 200 on its health path, if it has one)."""
+    """Whether the server answers HTTP now (with 200 on its health path, if it has one); a
+    daemon (no port) always does: that its process runs is checked apart."""
+    if spec.port is None:
+        return True
     with contextlib.suppress(OSError, http.client.HTTPException):
         conn = http.client.HTTPConnection(LOOPBACK, spec.port, timeout=PROBE_TIMEOUT_S)
         try:

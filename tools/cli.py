@@ -65,7 +65,7 @@ _DATA_HELP = f"data directory ({DEFAULT_DATA_DIR})"
 
 
 def _serve(args: argparse.Namespace) -> int:
-    return serve.run(args.service, args.config)
+    return serve.run(args.service, args.config, once=args.once)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,13 +103,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve_cmd = sub.add_parser(
         "serve",
-        help="run one server in the foreground",
-        description="Run one server until SIGTERM or SIGINT, configured from a TOML file: "
-        "[cluster], the service's own table, and any other table its build_app takes (the "
-        "proxy's [identity]). TORUS_<TABLE>_<KEY> environment variables override the file.",
+        help="run one server or daemon in the foreground",
+        description="Run one server or background daemon until SIGTERM or SIGINT, configured "
+        "from a TOML file: [cluster], the service's own table ([object_updater] for "
+        "object-updater), and any other table its build_app takes (the proxy's [identity]). "
+        "TORUS_<TABLE>_<KEY> environment variables override the file.",
     )
-    serve_cmd.add_argument("service", choices=sorted(serve.SERVICES), help="which server to run")
+    serve_cmd.add_argument(
+        "service",
+        choices=sorted([*serve.SERVICES, *serve.DAEMONS]),
+        help="which server or daemon to run",
+    )
     serve_cmd.add_argument("--config", required=True, metavar="FILE", help="TOML config file")
+    serve_cmd.add_argument(
+        "--once", action="store_true", help="daemons only: run one pass, then exit"
+    )
     serve_cmd.set_defaults(func=_serve)
 
     # Listed for --help only; main() dispatches them (see PASSTHROUGH).

@@ -1,10 +1,15 @@
-"""`torus serve SERVICE --config FILE`: run one server in the foreground.
+"""`torus serve SERVICE --config FILE`: run one server, or one daemon, in the foreground.
 
 ``SERVICES`` names each server's composition root as ``module:function``; a new server adds
-one line.  The function's parameters say which TOML tables it is given:
+one line.  ``DAEMONS`` does the same for the background daemons (replicator/): each names an
+async context manager that opens the daemon, run by replicator/process.py, once with
+``--once`` (Swift's ``swift-object-updater ... once``) or every ``interval_s`` until SIGTERM.
+The function's parameters say which TOML tables it is given:
 
 - ``config``: annotated with the service's own config class, loaded from the table named like
-  the service (``[object]`` for ``object``, ``[proxy]`` for ``proxy``);
+  the service (``[object]`` for ``object``, ``[proxy]`` for ``proxy``; dashes become
+  underscores: ``[object_updater]`` for ``object-updater``, so that ``TORUS_OBJECT_UPDATER_*``
+  variables can override it);
 - ``cluster``: ``[cluster]``;
 - any other parameter annotated with a config dataclass: the table named like the parameter
   (the proxy's ``identity: IdentityConfig`` gets ``[identity]``).  Parameters with other
@@ -34,19 +39,34 @@ SERVICES: dict[str, str] = {
     "proxy": "proxy.server:build_app",
     "identity": "identity.server:build_app",
 }
+# Background daemons: `module:function` of the async context manager that opens each one.
+DAEMONS: dict[str, str] = {
+    "object-updater": "replicator.object_updater:open_object_updater",
+    "container-updater": "replicator.container_updater:open_container_updater",
+}
 EXIT_CONFIG = 2  # the configuration cannot be used: nothing was started
 EXIT_NOT_BUILT = 3  # the service's module does not exist yet
 # Parameters every build_app gets the same way; the rest are found by annotation.
 _FIXED_PARAMETERS = ("config", "cluster")
 
 
+def _target(service: str) -> str:
+    return SERVICES[service] if service in SERVICES else DAEMONS[service]
+
+
+def table_name(service: str) -> str:
+    """The TOML table of ``service``'s own config: ``object_updater`` for ``object-updater``."""
+    return service.replace("-", "_")
+
+
 def load_factory(service: str) -> tuple[Callable[..., Any], type]:
-    """The service's ``build_app`` and its config class (from the ``config`` annotation)."""
-    module_name, _, function_name = SERVICES[service].partition(":")
+    """The service's ``build_app`` (a daemon's opener) and its config class (from the
+    ``config`` annotation)."""
+    module_name, _, function_name = _target(service).partition(":")
     build_app = getattr(importlib.import_module(module_name), function_name)
     config_cls = typing.get_type_hints(build_app).get("config")
     if not isinstance(config_cls, type):
-        raise TypeError(f"{SERVICES[service]}: its config parameter has no class annotation")
+        raise TypeError(f"{_target(service)}: its config parameter has no class annotation")
     return build_app, config_cls
 
 
@@ -77,21 +97,24 @@ def load_arguments(
     arguments: dict[str, Any] = {
         "cluster": load_section(document, "cluster", ClusterConfig, env=env)
     }
-    config = load_section(document, service, config_cls, env=env)
+    config = load_section(document, table_name(service), config_cls, env=env)
     for name, cls in table_parameters(build_app).items():
         arguments[name] = load_section(document, name, cls, env=env)
     return config, arguments
 
 
-def run(service: str, config_path: str, env: Mapping[str, str] | None = None) -> int:
-    """Serve until SIGTERM/SIGINT; the exit status."""
-    from service.runner import serve  # lazy: `torus --help` should not load aiohttp
-
+def run(
+    service: str, config_path: str, env: Mapping[str, str] | None = None, *, once: bool = False
+) -> int:
+    """Serve until SIGTERM/SIGINT (a daemon with ``once``: one pass); the exit status."""
     env = os.environ if env is None else env
+    if once and service not in DAEMONS:
+        print(f"torus serve {service}: --once is for daemons only", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         build_app, config_cls = load_factory(service)
     except ModuleNotFoundError as exc:
-        module_name = SERVICES[service].partition(":")[0]
+        module_name = _target(service).partition(":")[0]
         if exc.name is None or not f"{module_name}.".startswith(f"{exc.name}."):
             raise  # something the module imports is missing: the traceback says what
         print(f"torus serve {service}: {module_name} is not built yet", file=sys.stderr)
@@ -102,4 +125,11 @@ def run(service: str, config_path: str, env: Mapping[str, str] | None = None) ->
     except ConfigError as exc:
         print(f"torus serve {service}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    return serve(functools.partial(build_app, **arguments), config)
+    factory = functools.partial(build_app, **arguments)
+    if service in DAEMONS:
+        from replicator.process import serve as serve_daemon  # lazy, as the runner below
+
+        return serve_daemon(factory, config, once=once)
+    from service.runner import serve  # lazy: `torus --help` should not load aiohttp
+
+    return serve(factory, config)

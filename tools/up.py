@@ -1,9 +1,10 @@
 """`torus up` and `torus down`: the all-in-one cluster on 127.0.0.1 (docs/design/all-in-one.md).
 
 `up` makes the data directory's config and rings if they are absent, starts every server as
-its own process (tools/aio_servers.py), waits until each answers and the proxy's /healthcheck
-says 200, prints how to use the cluster, and then either returns (``--detach``) or stays in
-the foreground until Ctrl-C or SIGTERM, when it stops every server.  `down` stops what the pid
+its own process (tools/aio_servers.py), and each storage node's daemons (the updaters), waits
+until each server answers and the proxy's /healthcheck says 200, prints how to use the
+cluster, and then either returns (``--detach``) or stays in the foreground until Ctrl-C or
+SIGTERM, when it stops every server and daemon.  `down` stops what the pid
 files under DATA/run/ name: SIGTERM, a grace period, then SIGKILL.
 """
 
@@ -28,6 +29,7 @@ from tools import aio_config, aio_rings
 from tools.aio_layout import (
     DEFAULT_IDENTITY_PORT,
     LOOPBACK,
+    NODE_DAEMONS,
     STOP_GRACE_S,
     DataDir,
     device_name,
@@ -36,7 +38,14 @@ from tools.aio_layout import (
     storage_port,
 )
 from tools.aio_pids import PidRecord, is_running, read_pid_file, stop_groups, write_pid_file
-from tools.aio_servers import ServerSpec, answers, cluster_specs, log_tail, start
+from tools.aio_servers import (
+    ServerSpec,
+    answers,
+    cluster_specs,
+    daemon_specs,
+    log_tail,
+    start,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -97,7 +106,11 @@ def _up_locked(data: DataDir, port: int, *, detach: bool, stop: _StopRequests) -
         )
     _clear_run_files(data)
     specs, document = _prepare(data, port)
-    taken = [f"{spec.port} ({spec.name})" for spec in specs if port_in_use(spec.port)]
+    taken = [
+        f"{spec.port} ({spec.name})"
+        for spec in specs
+        if spec.port is not None and port_in_use(spec.port)
+    ]
     if taken:
         raise UpError(
             f"ports already in use on {LOOPBACK}: {', '.join(taken)}; nothing was started. "
@@ -142,7 +155,8 @@ def _exclusive(data: DataDir) -> Iterator[None]:
 
 
 def _prepare(data: DataDir, port: int) -> tuple[list[ServerSpec], dict[str, Any]]:
-    """Write the config and rings if absent; every server to start, and the parsed config.
+    """Write the config and rings if absent; every server and daemon to start (daemons last,
+    so stopping in reverse order stops them first), and the parsed config.
 
     Port 0 asks for a free proxy port, and for free ports for whatever this run creates.
     """
@@ -162,10 +176,10 @@ def _prepare(data: DataDir, port: int) -> tuple[list[ServerSpec], dict[str, Any]
         (data.node(node) / device_name(node)).mkdir(parents=True, exist_ok=True)
     identity_port = aio_config.identity_port(document)
     specs = cluster_specs(data, proxy_port=proxy_port, identity_port=identity_port, nodes=nodes)
-    ports = [spec.port for spec in specs]
+    ports = [spec.port for spec in specs if spec.port is not None]
     if len(set(ports)) != len(ports):
         raise UpError(f"two servers would share a port: {sorted(ports)}; see {data.config}")
-    return specs, document
+    return specs + daemon_specs(data, nodes), document
 
 
 class _PortPicker:
@@ -217,6 +231,8 @@ class _Cluster:
                     f"not answering after {START_TIMEOUT_S:.0f}s: {names}; logs in {self.data.logs}"
                 )
             time.sleep(0.1)
+        for spec in self.specs:  # a daemon "answers" at once: one with a bad config is gone now
+            self._check_alive(spec.name)
 
     def _check_alive(self, name: str) -> None:
         status = self.procs[name].poll()
@@ -290,6 +306,16 @@ def _summary(
     """What DATA/run/cluster.json says about the running cluster (tests/aio_cluster.py reads it)."""
     by_name = {spec.name: spec for spec in specs}
     endpoint = f"http://{LOOPBACK}:{by_name['proxy'].port}"
+
+    def process(spec: ServerSpec) -> dict[str, Any]:
+        return {
+            "service": spec.service,
+            "port": spec.port,
+            "pid": records[spec.name].pid,
+            "log": str(data.log_file(spec.name)),
+            "command": spec.command_line(data),
+        }
+
     users = {}
     for name, value in aio_config.users(document).items():
         key, *groups = value.split()
@@ -302,16 +328,9 @@ def _summary(
         "identity_url": f"http://{LOOPBACK}:{by_name['identity'].port}",
         "users": users,
         "detached": detached,
-        "servers": {
-            spec.name: {
-                "service": spec.service,
-                "port": spec.port,
-                "pid": records[spec.name].pid,
-                "log": str(data.log_file(spec.name)),
-                "command": spec.command_line(data),
-            }
-            for spec in specs
-        },
+        "servers": {spec.name: process(spec) for spec in specs if spec.port is not None},
+        # Background daemons (no port): object-updater-N, container-updater-N.
+        "daemons": {spec.name: process(spec) for spec in specs if spec.port is None},
     }
 
 
@@ -366,7 +385,9 @@ def down(data_path: str | Path, *, grace_s: float = STOP_GRACE_S) -> int:
         _wait_for_exit(foreground, grace_s)
     _clear_run_files(data)
     note = f" ({len(killed)} killed after {grace_s:g}s)" if killed else ""
-    print(f"torus down: stopped {len(running)} servers on {data.root}{note}", file=sys.stderr)
+    daemons = sum(1 for name in running if name.rpartition("-")[0] in NODE_DAEMONS)
+    stopped = f"{len(running) - daemons} servers" + (f" and {daemons} daemons" if daemons else "")
+    print(f"torus down: stopped {stopped} on {data.root}{note}", file=sys.stderr)
     return EXIT_OK
 
 

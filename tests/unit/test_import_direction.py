@@ -127,6 +127,19 @@ def test_no_import_goes_against_the_design() -> None:
             "compute/host.py:2: from ring import Ring  (compute may not import ring)",
         ),
         (
+            # The daemons' home: only tools/ (and tests/) may import it.
+            "objectd/engine.py",
+            "from replicator.object_updater import ObjectUpdater\n",
+            "objectd/engine.py:1: from replicator.object_updater import ObjectUpdater  "
+            "(objectd may not import replicator)",
+        ),
+        (
+            "replicator/object_updater.py",
+            "import proxy.backend\n",
+            "replicator/object_updater.py:1: import proxy.backend  "
+            "(replicator may not import proxy)",
+        ),
+        (
             "objectd/server.py",
             "from .. import accountd\n",
             "objectd/server.py:1: from .. import accountd  (beyond the top-level package)",
@@ -143,6 +156,9 @@ def test_checker_catches_a_forbidden_import(relpath: str, source: str, expected:
         ("proxy/app.py", "import os\nfrom ring import Ring\nimport identity.tokens\n"),
         ("ring/sub/plan.py", "from . import tiers\nfrom ..device import Device\n"),
         ("replicator/object.py", "from objectd.diskfile import DiskFile\n"),
+        ("replicator/container_dbs.py", "from containerd_.info import decode_record\n"),
+        ("replicator/object_updater.py", "from service.backend_client import BackendClient\n"),
+        ("tools/serve.py", "from replicator.process import serve\n"),
         ("tools/cli.py", "import objectd, proxy, compute\n"),
     ],
 )
