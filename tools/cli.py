@@ -64,6 +64,12 @@ _port.__name__ = "port"  # argparse names the type in its error: "invalid port v
 _DATA_HELP = f"data directory ({DEFAULT_DATA_DIR})"
 
 
+def _status(args: argparse.Namespace) -> int:
+    from tools import status  # lazy: only `torus status` reads LMDB and the rings
+
+    return status.run(args.data, as_json=args.json)
+
+
 def _serve(args: argparse.Namespace) -> int:
     return serve.run(args.service, args.config, once=args.once)
 
@@ -100,6 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"how long servers get to stop after SIGTERM before SIGKILL ({STOP_GRACE_S:g})",
     )
     down.set_defaults(func=_down)
+
+    status = sub.add_parser(
+        "status",
+        help="health of the all-in-one cluster, recon-style (exit 1 if something is wrong)",
+        description="Per node: servers up, each daemon's last pass, async_pendings, quarantined "
+        "bodies, handoff partitions and disk use per device; the ring md5 every node reads. "
+        "Read from the data directory's files (recon records, LMDB read-only, rings). Exit "
+        "status 1 names what is wrong: a server or daemon down, rings that disagree, a failed "
+        "daemon pass, a device that cannot be read.",
+    )
+    status.add_argument("--data", default=DEFAULT_DATA_DIR, metavar="DIR", help=_DATA_HELP)
+    status.add_argument("--json", action="store_true", help="one JSON object with everything")
+    status.set_defaults(func=_status)
 
     serve_cmd = sub.add_parser(
         "serve",
