@@ -22,15 +22,18 @@ from typing import Any, TypeVar
 
 import lmdb
 
+from service.listing import RowView
 from service.listing_tables import ListingTable, LmdbCursor
 from service.lmdb_devices import DEFAULT_MAP_SIZE_BYTES, DeviceEnvs
 
 from . import rows
 from .broker_base import AccountBrokerBase, AccountStore
 from .info import AccountInfo, Totals, decode_record, decode_totals, encode_record, encode_totals
+from .listing_views import decode_stored
 from .rows import ContainerRow
 
 T = TypeVar("T")
+V = TypeVar("V")
 TABLES = ("accounts", "totals", "containers", "tombstones")
 
 
@@ -77,10 +80,6 @@ class AccountBroker(AccountBrokerBase):
         self._envs.close()
 
 
-def _decode_row(name: bytes, value: bytes) -> ContainerRow:
-    return rows.decode(name.decode("utf-8"), value)
-
-
 class _LmdbStore:
     def __init__(self, txn: lmdb.Transaction, tables: dict[str, Any]) -> None:
         self._txn = txn
@@ -109,7 +108,7 @@ class _LmdbStore:
         value = self._live.get(self._txn, aid, name)
         if value is None:
             value = self._tombstones.get(self._txn, aid, name)
-        return None if value is None else _decode_row(name, value)
+        return None if value is None else decode_stored(name, value)
 
     def put_row(self, aid: bytes, name: bytes, old: ContainerRow | None, new: ContainerRow) -> None:
         table, other = (
@@ -119,5 +118,5 @@ class _LmdbStore:
         if old is not None and old.deleted != new.deleted:
             other.delete(self._txn, aid, name)
 
-    def cursor(self, aid: bytes) -> LmdbCursor[ContainerRow]:
-        return self._live.cursor(self._txn, aid, _decode_row)
+    def cursor(self, aid: bytes, view: RowView[ContainerRow, V]) -> LmdbCursor[V]:
+        return self._live.cursor(self._txn, aid, view.from_stored)

@@ -21,7 +21,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ring.placement import hash_path
 from service.db_metadata import (
@@ -32,14 +32,23 @@ from service.db_metadata import (
     merge_metadata,
 )
 from service.errors import BadInput
-from service.listing import MAX_LIMIT, ListingQuery, ScopeCursor, Subdir, encode_name, list_page
+from service.listing import (
+    MAX_LIMIT,
+    ListingQuery,
+    RowView,
+    ScopeCursor,
+    encode_name,
+    list_page,
+)
 from service.timestamp import Timestamp
 
 from .errors import AccountConflict, AccountDeleted, AccountNotFound
 from .info import AccountInfo, Totals
+from .listing_views import ROWS
 from .rows import ContainerRow, check_row, merge
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 class AccountStore(Protocol):
@@ -53,7 +62,7 @@ class AccountStore(Protocol):
     def put_row(
         self, aid: bytes, name: bytes, old: ContainerRow | None, new: ContainerRow
     ) -> None: ...
-    def cursor(self, aid: bytes) -> ScopeCursor[ContainerRow]: ...
+    def cursor(self, aid: bytes, view: RowView[ContainerRow, V]) -> ScopeCursor[V]: ...
 
 
 class AccountBrokerBase(ABC):
@@ -204,7 +213,10 @@ class AccountBrokerBase(ABC):
         end_marker: str = "",
         limit: int = MAX_LIMIT,
         reverse: bool = False,
-    ) -> list[ContainerRow | Subdir]:
+        view: RowView[ContainerRow, Any] = ROWS,
+    ) -> list[Any]:
+        """A page of the listing, each container read through ``view`` (listing_views.py):
+        ``ContainerRow`` by default; ``Subdir`` for a collapsed run of names."""
         aid = self._aid(account)
         query = ListingQuery.build(
             prefix=prefix,
@@ -215,11 +227,11 @@ class AccountBrokerBase(ABC):
             reverse=reverse,
         )
 
-        def read(store: AccountStore) -> list[ContainerRow | Subdir]:
+        def read(store: AccountStore) -> list[Any]:
             info = store.get_info(aid)
             if info is None or info.deleted:
                 raise AccountNotFound(account)
-            cursor = store.cursor(aid)
+            cursor = store.cursor(aid, view)
             try:
                 return list_page(cursor, query)
             finally:

@@ -23,14 +23,14 @@ from service.listing_http import (
     listing_params,
     listing_response,
     parse_query,
-    render_listing,
 )
 from service.names import ACCOUNT_LISTING_LIMIT, BackendPath
 
 from .app_keys import BROKER
 from .http_errors import DELETED_STATUS
-from .http_headers import container_record, info_headers, metadata_from
+from .http_headers import info_headers, metadata_from
 from .info import AccountInfo
+from .listing_views import render_listing, view_for
 
 
 async def put_account(request: web.Request, path: BackendPath) -> web.Response:
@@ -82,10 +82,13 @@ async def get_account(request: web.Request, path: BackendPath) -> web.Response:
     info = _live_info(request, path)
     broker = request.app[BROKER]
 
+    view = view_for(params.content_type)
+
     def page() -> bytes:  # up to 10,000 rows read and rendered: in a thread if LMDB's
-        entries = broker.list_containers(path.device, path.account, **params.broker_kwargs())
-        records = [container_record(entry) for entry in entries]
-        return render_listing(records, params.content_type, "account", path.account)
+        entries = broker.list_containers(
+            path.device, path.account, view=view, **params.broker_kwargs()
+        )
+        return render_listing(entries, params.content_type, path.account)
 
     body = await broker.run_read(page)
     return listing_response(body, params.content_type, info_headers(info))

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
 
+from service.listing import RowView
 from service.listing_tables import SortedCursor, SortedRows
 from service.lmdb_devices import check_device_name
 
@@ -21,6 +22,7 @@ from .info import AccountInfo, Totals
 from .rows import ContainerRow
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 class MemoryAccountBroker(AccountBrokerBase):
@@ -97,5 +99,5 @@ class _MemoryStore:
             live.put(name, new)
             dead.pop(name, None)
 
-    def cursor(self, aid: bytes) -> SortedCursor[ContainerRow]:
-        return self._live.get(aid, SortedRows()).cursor()
+    def cursor(self, aid: bytes, view: RowView[ContainerRow, V]) -> SortedCursor[V]:
+        return self._live.get(aid, SortedRows()).cursor(view.from_row)

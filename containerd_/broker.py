@@ -26,6 +26,7 @@ import lmdb
 
 from service import async_pending
 from service.async_pending import AsyncPending
+from service.listing import RowView
 from service.listing_tables import ListingTable, LmdbCursor
 from service.lmdb_devices import DEFAULT_MAP_SIZE_BYTES, DeviceEnvs
 
@@ -40,9 +41,11 @@ from .info import (
     encode_record,
     encode_totals,
 )
+from .listing_views import decode_stored
 from .rows import ObjectRow
 
 T = TypeVar("T")
+V = TypeVar("V")
 PENDING = async_pending.TABLE.decode("ascii")
 TABLES = ("containers", "totals", "objects", "tombstones", PENDING)
 
@@ -113,10 +116,6 @@ class ContainerBroker(ContainerBrokerBase):
         self._envs.close()
 
 
-def _decode_row(name: bytes, value: bytes) -> ObjectRow:
-    return rows.decode(name.decode("utf-8"), value)
-
-
 class _LmdbStore:
     def __init__(self, txn: lmdb.Transaction, tables: dict[str, Any]) -> None:
         self._txn = txn
@@ -145,7 +144,7 @@ class _LmdbStore:
         value = self._objects.get(self._txn, cid, name)
         if value is None:
             value = self._tombstones.get(self._txn, cid, name)
-        return None if value is None else _decode_row(name, value)
+        return None if value is None else decode_stored(name, value)
 
     def put_row(self, cid: bytes, name: bytes, old: ObjectRow | None, new: ObjectRow) -> None:
         table, other = (
@@ -155,5 +154,5 @@ class _LmdbStore:
         if old is not None and old.deleted != new.deleted:
             other.delete(self._txn, cid, name)
 
-    def cursor(self, cid: bytes) -> LmdbCursor[ObjectRow]:
-        return self._objects.cursor(self._txn, cid, _decode_row)
+    def cursor(self, cid: bytes, view: RowView[ObjectRow, V]) -> LmdbCursor[V]:
+        return self._objects.cursor(self._txn, cid, view.from_stored)

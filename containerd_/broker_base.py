@@ -25,7 +25,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ring.placement import hash_path
 from service.async_pending import AsyncPending
@@ -37,14 +37,23 @@ from service.db_metadata import (
     merge_metadata,
 )
 from service.errors import BadInput
-from service.listing import MAX_LIMIT, ListingQuery, ScopeCursor, Subdir, encode_name, list_page
+from service.listing import (
+    MAX_LIMIT,
+    ListingQuery,
+    RowView,
+    ScopeCursor,
+    encode_name,
+    list_page,
+)
 from service.timestamp import Timestamp
 
 from .errors import ContainerConflict, ContainerNotEmpty, ContainerNotFound
 from .info import NO_TOTALS, ContainerInfo, Totals
+from .listing_views import ROWS
 from .rows import ObjectRow, check_row, merge, stats_key
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 class ContainerStore(Protocol):
@@ -56,7 +65,7 @@ class ContainerStore(Protocol):
     def put_totals(self, cid: bytes, totals: Totals) -> None: ...
     def get_row(self, cid: bytes, name: bytes) -> ObjectRow | None: ...
     def put_row(self, cid: bytes, name: bytes, old: ObjectRow | None, new: ObjectRow) -> None: ...
-    def cursor(self, cid: bytes) -> ScopeCursor[ObjectRow]: ...
+    def cursor(self, cid: bytes, view: RowView[ObjectRow, V]) -> ScopeCursor[V]: ...
 
 
 class ContainerBrokerBase(ABC):
@@ -234,7 +243,10 @@ class ContainerBrokerBase(ABC):
         limit: int = MAX_LIMIT,
         reverse: bool = False,
         path: str | None = None,
-    ) -> list[ObjectRow | Subdir]:
+        view: RowView[ObjectRow, Any] = ROWS,
+    ) -> list[Any]:
+        """A page of the listing, each object read through ``view`` (listing_views.py):
+        ``ObjectRow`` by default; ``Subdir`` for a collapsed run of names."""
         cid = self._cid(account, container)
         query = ListingQuery.build(
             prefix=prefix,
@@ -246,11 +258,11 @@ class ContainerBrokerBase(ABC):
             path=path,
         )
 
-        def read(store: ContainerStore) -> list[ObjectRow | Subdir]:
+        def read(store: ContainerStore) -> list[Any]:
             info = store.get_info(cid)
             if info is None or info.deleted:
                 raise ContainerNotFound(account, container)
-            cursor = store.cursor(cid)
+            cursor = store.cursor(cid, view)
             try:
                 return list_page(cursor, query)
             finally:

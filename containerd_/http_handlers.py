@@ -25,7 +25,6 @@ from service.listing_http import (
     listing_params,
     listing_response,
     parse_query,
-    render_listing,
 )
 from service.names import CONTAINER_LISTING_LIMIT, BackendPath
 from service.timestamp import Timestamp
@@ -34,8 +33,9 @@ from service.update_targets import UpdateTargets, parse_update_targets
 from . import account_update
 from .app_keys import BROKER, RNG
 from .errors import ContainerNotFound
-from .http_headers import backend_headers, info_headers, metadata_from, object_record
+from .http_headers import backend_headers, info_headers, metadata_from
 from .info import ContainerInfo
+from .listing_views import render_listing, view_for
 
 
 def _names(path: BackendPath) -> tuple[str, str, str]:
@@ -123,10 +123,11 @@ async def get_container(request: web.Request, path: BackendPath) -> web.Response
     broker = request.app[BROKER]
     names = _names(path)
 
+    view = view_for(params.content_type)
+
     def page() -> bytes:  # up to 10,000 rows read and rendered: in a thread if LMDB's
-        entries = broker.list_objects(*names, **params.broker_kwargs())
-        records = [object_record(entry) for entry in entries]
-        return render_listing(records, params.content_type, "container", names[2])
+        entries = broker.list_objects(*names, view=view, **params.broker_kwargs())
+        return render_listing(entries, params.content_type, names[2])
 
     body = await broker.run_read(page)
     return listing_response(body, params.content_type, info_headers(info))

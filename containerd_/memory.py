@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from service import async_pending
 from service.async_pending import AsyncPending
+from service.listing import RowView
 from service.listing_tables import SortedCursor, SortedRows
 from service.lmdb_devices import check_device_name
 
@@ -24,6 +25,7 @@ from .info import NO_TOTALS, ContainerInfo, Totals
 from .rows import ObjectRow
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 class MemoryContainerBroker(ContainerBrokerBase):
@@ -130,5 +132,5 @@ class _MemoryStore:
             live.put(name, new)
             dead.pop(name, None)
 
-    def cursor(self, cid: bytes) -> SortedCursor[ObjectRow]:
-        return self._objects.get(cid, SortedRows()).cursor()
+    def cursor(self, cid: bytes, view: RowView[ObjectRow, V]) -> SortedCursor[V]:
+        return self._objects.get(cid, SortedRows()).cursor(view.from_row)

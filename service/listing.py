@@ -3,10 +3,13 @@ Swift's GET listing parameters ask.
 
 The page algorithm is written once, over a cursor that can only seek and step: ``ascending
 (start)`` yields ``(name, row)`` for names >= start, ``descending(stop)`` for names < stop,
-both in byte order of the UTF-8 names.  ``service.listing_tables`` has the two cursors: over
-an LMDB table (the brokers) and over a sorted list (the in-memory twins), so the two cannot
-page differently.  A page costs O(page): one seek at the marker, then a step per row listed;
-a collapsed subdir costs one seek past its whole subtree, never a walk through it.
+both in byte order of the UTF-8 names; ``take(start, stop, limit, reverse)`` is a page
+without a delimiter (the common one: no name collapses) in one loop.  Rows come in the
+form a ``RowView`` makes of them where they are read (a row object, or already rendered).
+``service.listing_tables`` has the two cursors: over an LMDB table (the brokers) and over a
+sorted list (the in-memory twins), so the two cannot page differently.  A page costs
+O(page): one seek at the marker, then a step per row listed; a collapsed subdir costs one
+seek past its whole subtree, never a walk through it.
 
 Swift semantics (swift/container/backend.py ``list_objects_iter``), byte for byte:
 
@@ -23,14 +26,15 @@ Swift semantics (swift/container/backend.py ``list_objects_iter``), byte for byt
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from service.errors import BadInput
 
 V = TypeVar("V")
 V_co = TypeVar("V_co", covariant=True)
+R = TypeVar("R")
 
 MAX_NAME_BYTES = 1024  # Swift's object name limit; container names are shorter still
 MAX_LIMIT = 10_000  # Swift's CONTAINER_LISTING_LIMIT and ACCOUNT_LISTING_LIMIT
@@ -43,6 +47,18 @@ class Subdir:
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class RowView(Generic[R, V]):
+    """A form a listing reads its rows in, applied where a row is read: to its stored bytes
+    (``from_stored``: the LMDB brokers) or to the decoded row ``R`` (``from_row``: the
+    memory twins).  A server offers one per listing format, so a json page, say, is
+    rendered from the stored bytes without a row object per entry."""
+
+    name: str
+    from_stored: Callable[[bytes, bytes], V]  # (name, row as stored) -> entry
+    from_row: Callable[[R], V]
+
+
 class ScopeCursor(Protocol[V_co]):
     steps: int  # rows visited, for tests and benchmarks: a page should cost about its size
 
@@ -52,6 +68,11 @@ class ScopeCursor(Protocol[V_co]):
 
     def descending(self, stop: bytes | None) -> Iterator[tuple[bytes, V_co]]:
         """Rows with name < stop (every row if None), highest first."""
+        ...
+
+    def take(self, start: bytes, stop: bytes | None, limit: int, reverse: bool) -> list[V_co]:
+        """The first ``limit`` rows named in [start, stop), highest first if ``reverse``:
+        a page without a delimiter, the common one, in one tight loop."""
         ...
 
 
@@ -151,10 +172,10 @@ def list_page(cursor: ScopeCursor[V], query: ListingQuery) -> list[V | Subdir]:
     if query.limit == 0:
         return page
     start, stop = query.bounds()
+    if not query.delimiter:  # nothing collapses (``path`` always has one): a plain range
+        return list(cursor.take(start, stop, query.limit, query.reverse))
     lower_marker = query.end_marker if query.reverse else query.marker
     rows = cursor.descending(stop) if query.reverse else cursor.ascending(start)
-    if not query.delimiter:  # nothing collapses (``path`` always has one): a plain range
-        return _rows_within(rows, query, start, stop)
     while True:
         skip = None
         for name, row in rows:
@@ -174,35 +195,6 @@ def list_page(cursor: ScopeCursor[V], query: ListingQuery) -> list[V | Subdir]:
         else:
             return page
         rows = _past_subtree(cursor, query, skip)
-
-
-def _rows_within(
-    rows: Iterator[tuple[bytes, V]], query: ListingQuery, start: bytes, stop: bytes | None
-) -> list[V | Subdir]:
-    """The first ``limit`` rows before the far bound: ``list_page`` without a delimiter, one
-    test per row (a full 10,000-row page is the listing benchmark's)."""
-    page: list[V | Subdir] = []
-    limit = query.limit
-    if query.reverse:
-        for name, row in rows:
-            if name < start:
-                break
-            page.append(row)
-            if len(page) >= limit:
-                break
-    elif stop is not None:
-        for name, row in rows:
-            if name >= stop:
-                break
-            page.append(row)
-            if len(page) >= limit:
-                break
-    else:
-        for _name, row in rows:
-            page.append(row)
-            if len(page) >= limit:
-                break
-    return page
 
 
 def _past_subtree(

@@ -3,7 +3,10 @@
 Pure functions the container and account servers share, knowing nothing of brokers: the
 listing's query parameters (swift/common/request_helpers.py), the output format chosen from
 ``format=`` or ``Accept`` (swift/common/middleware/listing_formats.py) and the json, xml and
-plain bodies.  The servers turn their rows into Swift's records (dicts) and hand them here.
+plain bodies.  The servers turn their rows into Swift's records (dicts) for xml; a json
+listing's entries they render one by one with ``object_json``/``container_json`` (byte for
+byte what ``json.dumps`` makes of the records, without a dict per row) and join with
+``json_list``.
 
 Swift's rules kept:
 
@@ -187,7 +190,12 @@ def isoformat(timestamp: Timestamp) -> str:
 def isoformat_raw(raw: int) -> str:
     """``isoformat`` of ``Timestamp(raw)``, for a caller holding the stored integer."""
     whole, fraction = divmod(raw, UNITS_PER_SECOND)
-    return f"{_utc_second(whole)}.{fraction * (1_000_000 // UNITS_PER_SECOND):06d}"
+    # Six digits as str(10**6 + n) without its leading 1: a format spec (":06d") costs
+    # three times as much, and a 10,000-row listing formats 10,000 of these.
+    return f"{_utc_second(whole)}.{str(1_000_000 + fraction * _MICROSECONDS_PER_UNIT)[1:]}"
+
+
+_MICROSECONDS_PER_UNIT = 1_000_000 // UNITS_PER_SECOND
 
 
 @functools.lru_cache(maxsize=4096)
@@ -201,31 +209,24 @@ def to_json(records: Sequence[Record]) -> bytes:
     return json.dumps(records).encode("ascii")  # Swift's: ASCII with \u escapes
 
 
-# A container listing's object, as ``container_json`` takes it: bytes (an int), hash, name,
-# content type, last modified; a subdir is its name alone.
-ObjectListing = tuple[int, str, str, str, Timestamp]
-
-
-def container_json(entries: Iterable[ObjectListing | str]) -> bytes:
-    """The json body of a container listing, byte for byte what ``to_json`` makes of Swift's
-    records, without a dict per row: half the rendering time of a 10,000-row page."""
-    items = []
-    for entry in entries:
-        if type(entry) is str:
-            items.append(subdir_json(entry))
-        else:
-            size, etag, name, content_type, modified = entry
-            items.append(object_json(size, etag, name, content_type, isoformat(modified)))
-    return json_list(items)
-
-
-def object_json(size: int, etag: str, name: str, content_type: str, last_modified: str) -> str:
+def object_json(size: int, etag: str, name: str, content_type_json: str, last_modified: str) -> str:
     """One object of a container listing in json, keys in Swift's order (``", "`` and
-    ``": "``, ASCII with ``\\u`` escapes, as ``json.dumps`` writes them)."""
-    quote = _JSON_STRING
+    ``": "``, ASCII with ``\\u`` escapes, as ``json.dumps`` writes them).
+
+    ``content_type_json`` is already quoted (``json_string``): a container's rows share a
+    few content types, which a caller may quote once.  ``last_modified`` is ``isoformat``'s,
+    which needs no escaping."""
     return (
-        f'{{"bytes": {size:d}, "hash": {quote(etag)}, "name": {quote(name)}, '
-        f'"content_type": {quote(content_type)}, "last_modified": {quote(last_modified)}}}'
+        f'{{"bytes": {size}, "hash": {_JSON_STRING(etag)}, "name": {_JSON_STRING(name)}, '
+        f'"content_type": {content_type_json}, "last_modified": "{last_modified}"}}'
+    )
+
+
+def container_json(name: str, count: int, bytes_used: int, last_modified: str) -> str:
+    """One container of an account listing in json, as ``object_json`` writes an object."""
+    return (
+        f'{{"name": {_JSON_STRING(name)}, "count": {count}, "bytes": {bytes_used}, '
+        f'"last_modified": "{last_modified}"}}'
     )
 
 
@@ -239,6 +240,11 @@ def json_list(items: Iterable[str]) -> bytes:
 
 
 _JSON_STRING = json.encoder.encode_basestring_ascii  # how json.dumps quotes a str
+
+
+def json_string(text: str) -> str:
+    """``text`` as a json string, as ``json.dumps`` writes it (ASCII, ``\\u`` escapes)."""
+    return _JSON_STRING(text)
 
 
 def to_plain(records: Iterable[Record]) -> bytes:

@@ -19,6 +19,7 @@ from accountd.errors import (
     DeviceUnavailable,
     DiskFull,
 )
+from accountd.listing_views import JSON, NAMES
 from accountd.memory import MemoryAccountBroker
 from accountd.rows import ContainerRow, merge
 from service.listing import Subdir
@@ -249,7 +250,13 @@ def listed(broker) -> str:
 
 
 def listing(broker, account, **params) -> list[str]:
-    return names(broker.list_containers(DEV, account, **params))
+    page = broker.list_containers(DEV, account, **params)
+    # The json and plain listings read the same page, each row in their own form.
+    for view in (JSON, NAMES):
+        assert broker.list_containers(DEV, account, view=view, **params) == [
+            entry if isinstance(entry, Subdir) else view.from_row(entry) for entry in page
+        ]
+    return names(page)
 
 
 def test_listing_is_in_byte_order_of_the_utf8_names(broker, listed) -> None:

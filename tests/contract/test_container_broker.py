@@ -20,6 +20,7 @@ from containerd_.errors import (
     DeviceUnavailable,
     DiskFull,
 )
+from containerd_.listing_views import JSON, NAMES
 from containerd_.memory import MemoryContainerBroker
 from containerd_.rows import ObjectRow, merge, stats_key
 from service.async_pending import AsyncPending
@@ -281,7 +282,13 @@ def tree(broker) -> str:
 
 
 def listing(broker, container, **params) -> list[str]:
-    return names(broker.list_objects(DEV, ACCOUNT, container, **params))
+    page = broker.list_objects(DEV, ACCOUNT, container, **params)
+    # The json and plain listings read the same page, each row in their own form.
+    for view in (JSON, NAMES):
+        assert broker.list_objects(DEV, ACCOUNT, container, view=view, **params) == [
+            entry if isinstance(entry, Subdir) else view.from_row(entry) for entry in page
+        ]
+    return names(page)
 
 
 def test_listing_is_in_byte_order_of_the_utf8_names(broker, tree) -> None:
