@@ -7,27 +7,36 @@ large object costs one block of extra reading, not the whole body.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import xxhash
 
 
 class BodyDigest:
-    """Incremental MD5 and per-block xxh3-64 of a body as it streams in."""
+    """Incremental per-block xxh3-64 of a body as it streams in, and of the whole body either
+    its MD5 (``md5=True``) or its xxh3-64 (when the sender's checksum footer brings the MD5:
+    objectd/checksum_footer.py)."""
 
-    def __init__(self, block_size_bytes: int) -> None:
+    def __init__(self, block_size_bytes: int, *, md5: bool = True) -> None:
         if block_size_bytes < 1:
             raise ValueError("block_size_bytes must be positive")
         self.block_size_bytes = block_size_bytes
         self.size_bytes = 0
-        self._md5 = hashlib.md5(usedforsecurity=False)
+        self.computes_md5 = md5
+        self._whole: Any = hashlib.md5(usedforsecurity=False) if md5 else xxhash.xxh3_64()
         self._block = xxhash.xxh3_64()
         self._in_block = 0
         self._hashes: list[int] = []
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data)
-        self._md5.update(view)
-        self.size_bytes += len(view)
+        self._whole.update(view)
+        size = len(view)
+        self.size_bytes += size
+        if self._in_block + size < self.block_size_bytes:  # the usual case: within a block
+            self._block.update(view)
+            self._in_block += size
+            return
         while view:
             take = min(len(view), self.block_size_bytes - self._in_block)
             self._block.update(view[:take])
@@ -40,7 +49,16 @@ class BodyDigest:
 
     @property
     def etag(self) -> str:
-        return self._md5.hexdigest()
+        if not self.computes_md5:
+            raise RuntimeError("this digest does not compute the MD5")
+        return self._whole.hexdigest()
+
+    @property
+    def xxh3_hex(self) -> str:
+        """The whole body's xxh3-64, when the MD5 is not computed."""
+        if self.computes_md5:
+            raise RuntimeError("this digest computes the MD5, not the whole body's xxh3")
+        return self._whole.hexdigest()
 
     def block_hashes(self) -> tuple[int, ...]:
         """Every block's checksum, the last (partial) block included; () for an empty body."""

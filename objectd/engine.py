@@ -72,8 +72,11 @@ class ObjectEngine:
         timestamp: Timestamp,
         *,
         content_length: int | None = None,
+        checksum_footer: bool = False,
     ) -> LmdbObjectWrite:
-        """Start a PUT; ObjectConflict now if a version as new is already stored."""
+        """Start a PUT; ObjectConflict now if a version as new is already stored.
+
+        ``content_length`` is the object data's; ``checksum_footer``: see ObjectWrite."""
         dev, name, digest = await self._locate_async(device, partition, account, container, obj)
         versions.check_newer(self._newest(dev, partition, digest), timestamp)
         write = LmdbObjectWrite(
@@ -85,6 +88,7 @@ class ObjectEngine:
             content_length=content_length,
             inline_max_bytes=self.inline_max_bytes,
             block_size_bytes=self.block_size_bytes,
+            checksum_footer=checksum_footer,
         )
         if content_length is not None and content_length > self.inline_max_bytes:
             try:

@@ -2,8 +2,9 @@
 
 The engine knows nothing of HTTP; the server turns these into responses in one place:
 ObjectNotFound → 404 (with X-Backend-Timestamp when ``timestamp`` is set), ObjectConflict →
-409, EtagMismatch → 422, SizeMismatch → 499 (body short: the client went away) or 400 (body
-long), DeviceUnavailable and DiskFull → 507, Quarantined → 404 (it is an ObjectNotFound).
+409, EtagMismatch and ChecksumFooterMismatch → 422, ChecksumFooterMissing → 400,
+SizeMismatch → 499 (body short: the client went away) or 400 (body long), DeviceUnavailable
+and DiskFull → 507, Quarantined → 404 (it is an ObjectNotFound).
 """
 
 from __future__ import annotations
@@ -62,6 +63,15 @@ class EtagMismatch(ObjectEngineError):
         super().__init__(f"body MD5 {actual} does not match the ETag {expected}")
         self.expected = expected
         self.actual = actual
+
+
+class ChecksumFooterMismatch(ObjectEngineError):
+    """The sender's checksum footer is malformed or its xxh3-64 is not the data's: the body
+    was damaged between the proxy and this server (objectd/checksum_footer.py)."""
+
+
+class ChecksumFooterMissing(ObjectEngineError):
+    """A body sent with a checksum footer ended before the footer's 48 bytes."""
 
 
 class SizeMismatch(ObjectEngineError):

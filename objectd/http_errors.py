@@ -15,6 +15,8 @@ from aiohttp import web
 from service.errors import HTTPStatusError
 
 from .errors import (
+    ChecksumFooterMismatch,
+    ChecksumFooterMissing,
     DeviceUnavailable,
     DiskFull,
     EtagMismatch,
@@ -49,8 +51,10 @@ def error_status(exc: BaseException) -> tuple[int, str, dict[str, str]] | None:
         return 404, "Not Found", headers
     if isinstance(exc, ObjectConflict):
         return 409, str(exc), {"X-Backend-Timestamp": exc.timestamp.internal}
-    if isinstance(exc, EtagMismatch):
+    if isinstance(exc, EtagMismatch | ChecksumFooterMismatch):
         return 422, str(exc), {}
+    if isinstance(exc, ChecksumFooterMissing):
+        return 400, str(exc), {}
     if isinstance(exc, SizeMismatch):
         return (499 if exc.short else 400), str(exc), {}
     if isinstance(exc, DeviceUnavailable | DiskFull):

@@ -16,6 +16,7 @@ from service.http_semantics import http_date
 from service.names import MAX_FILE_SIZE, check_metadata
 from service.timestamp import Timestamp
 
+from .checksum_footer import FOOTER_BYTES, FOOTER_HEADER, FOOTER_KIND
 from .metadata import ObjectMetadata
 
 # Swift's default allowed_headers (x-delete-at aside: the engine keeps it in its own field).
@@ -46,8 +47,19 @@ def request_timestamp(headers: Mapping[str, str]) -> Timestamp:
         raise BadRequest(f"X-Timestamp should be a UNIX timestamp; was {value!r}") from None
 
 
-def put_content_length(headers: Mapping[str, str]) -> int | None:
-    """The PUT body's length, or None for a chunked body (411 if it has neither)."""
+def checksum_footer(headers: Mapping[str, str]) -> bool:
+    """Whether the PUT body ends with the proxy's checksum footer (400 for an unknown kind)."""
+    kind = headers.get(FOOTER_HEADER)
+    if kind is None:
+        return False
+    if kind.strip().lower() != FOOTER_KIND:
+        raise BadRequest(f"Unsupported {FOOTER_HEADER}: {kind!r}")
+    return True
+
+
+def put_content_length(headers: Mapping[str, str], *, footer: bool = False) -> int | None:
+    """The object data's length (the body's, less any checksum footer), or None for a
+    chunked body (411 if it has neither)."""
     if headers.get("Transfer-Encoding", "").lower() == "chunked":
         return None  # RFC 9112 §6.3: chunked wins over any Content-Length
     text = headers.get("Content-Length")
@@ -56,6 +68,10 @@ def put_content_length(headers: Mapping[str, str]) -> int | None:
     if not text.isascii() or not text.isdigit():
         raise BadRequest(f"Invalid Content-Length header: {text!r}")
     length = int(text)
+    if footer:
+        if length < FOOTER_BYTES:
+            raise BadRequest(f"Content-Length {length} is shorter than the checksum footer")
+        length -= FOOTER_BYTES
     if length > MAX_FILE_SIZE:
         raise RequestEntityTooLarge("Your request is too large.")
     return length
@@ -113,7 +129,7 @@ def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
     stored = {}
     for name, value in headers.items():
         lower = name.lower()
-        is_meta = any(lower.startswith(p) and len(lower) > len(p) for p in META_PREFIXES)
+        is_meta = lower.startswith(META_PREFIXES) and lower not in META_PREFIXES
         if not is_meta and lower not in ALLOWED_HEADERS:
             continue
         if not _is_clean_utf8(name) or not _is_clean_utf8(value):

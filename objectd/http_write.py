@@ -29,7 +29,7 @@ from .http_errors import ClientDisconnected, ClientTimeout
 from .metadata import ObjectMetadata
 from .upload import ObjectWrite
 
-READ_CHUNK_BYTES = 64 * 1024
+RECEIVE_BUFFER_BYTES = 1 << 20
 T = TypeVar("T")
 
 
@@ -41,13 +41,16 @@ async def handle_put(request: web.Request) -> web.Response:
     engine, path = request.app[ENGINE], object_path(request)
     headers = request.headers
     timestamp = http_headers.request_timestamp(headers)
-    content_length = http_headers.put_content_length(headers)
+    footer = http_headers.checksum_footer(headers)
+    content_length = http_headers.put_content_length(headers, footer=footer)
     content_type = http_headers.put_content_type(headers)
     delete_at = http_headers.delete_at(headers, timestamp)
     stored = http_headers.stored_headers(headers)
     targets = container_update.parse_targets(headers)
     _check_if_none_match(request, path)
-    write = await engine.open_write(*_names(path), timestamp, content_length=content_length)
+    write = await engine.open_write(
+        *_names(path), timestamp, content_length=content_length, checksum_footer=footer
+    )
 
     async def commit_and_update() -> ObjectMetadata:
         meta = await write.commit(content_type, stored, headers.get("ETag"), delete_at=delete_at)
@@ -180,22 +183,33 @@ async def send_continue(request: web.Request) -> None:
 
 
 async def _receive_body(request: web.Request, write: ObjectWrite) -> None:
+    """Hand the body to ``write`` as aiohttp received it: one piece per socket read, no copy.
+
+    The stream is allowed RECEIVE_BUFFER_BYTES before aiohttp stops reading the socket (its
+    default, 64 KiB, paused and resumed it for nearly every read of a large body).
+    """
     timeout_s = request.app[CONFIG].client_timeout_s
     content = request.content
+    content.set_read_chunk_size(RECEIVE_BUFFER_BYTES)
+    limit = MAX_FILE_SIZE + write.footer_bytes
+    received = 0
     while True:
         try:
             if content.is_eof():  # the rest is buffered already (a small body): no wait
-                chunk = content.read_nowait(READ_CHUNK_BYTES)
+                chunk, _ = await content.readchunk()
             else:
                 async with asyncio.timeout(timeout_s):
-                    chunk = await content.read(READ_CHUNK_BYTES)
+                    chunk, _ = await content.readchunk()
         except TimeoutError:
             raise ClientTimeout() from None
         except (OSError, web.RequestPayloadError) as exc:
             raise ClientDisconnected(str(exc)) from exc
         if not chunk:
-            return
-        if write.size_bytes + len(chunk) > MAX_FILE_SIZE:  # a chunked body has no length
+            if content.at_eof():
+                return
+            continue  # the end of an HTTP chunk, with no data
+        received += len(chunk)
+        if received > limit:  # a chunked body has no length
             raise RequestEntityTooLarge("Your request is too large.")
         await write.write(chunk)
 

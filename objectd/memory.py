@@ -48,9 +48,9 @@ class MemoryObjectWrite(ObjectWrite):
         self._engine = engine
         self._device = device
         self._partition = partition
-        self._chunks: list[bytes] = []
+        self._chunks: list[bytes | memoryview] = []
 
-    async def _received(self, data: bytes) -> None:
+    async def _received(self, data: bytes | memoryview) -> None:
         self._chunks.append(data)
 
     async def _store(self, meta: ObjectMetadata) -> ObjectMetadata:
@@ -99,6 +99,7 @@ class MemoryObjectEngine:
         timestamp: Timestamp,
         *,
         content_length: int | None = None,
+        checksum_footer: bool = False,
     ) -> MemoryObjectWrite:
         dev, name, digest = self._locate(device, partition, account, container, obj)
         versions.check_newer(dev.current.get((partition, digest)), timestamp)
@@ -111,6 +112,7 @@ class MemoryObjectEngine:
             content_length=content_length,
             inline_max_bytes=self.inline_max_bytes,
             block_size_bytes=self.block_size_bytes,
+            checksum_footer=checksum_footer,
         )
 
     def get(

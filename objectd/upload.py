@@ -1,7 +1,8 @@
 """ObjectWrite: a PUT's body as it streams in, then its commit.
 
-The checks both engines share live here (Content-Length, ETag, stored headers); where the
-bytes go is the subclass's business.  A write that fails any check stores nothing.
+The checks both engines share live here (Content-Length, ETag, the checksum footer, stored
+headers); where the bytes go is the subclass's business.  A write that fails any check
+stores nothing.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from types import TracebackType
 
 from service.timestamp import Timestamp
 
+from . import checksum_footer
 from .checksum import BodyDigest
-from .errors import EtagMismatch, SizeMismatch
+from .checksum_footer import FOOTER_BYTES, FooterHoldback
+from .errors import ChecksumFooterMismatch, ChecksumFooterMissing, EtagMismatch, SizeMismatch
 from .metadata import BodyLocation, ObjectMetadata
 from .versions import check_delete_at, check_user_meta
 
@@ -23,7 +26,13 @@ def normalize_etag(etag: str) -> str:
 
 
 class ObjectWrite(abc.ABC):
-    """Call ``write`` per chunk, then ``commit`` (or ``abort``); usable as ``async with``."""
+    """Call ``write`` per chunk, then ``commit`` (or ``abort``); usable as ``async with``.
+
+    ``checksum_footer``: the stream ends with the sender's 48-byte footer (MD5 and xxh3-64
+    of the object data, objectd/checksum_footer.py), which is held back, not stored; the
+    MD5 is not computed here but taken from the footer once the data's xxh3-64 matches it.
+    ``content_length`` is the object data's length either way, without the footer.
+    """
 
     def __init__(
         self,
@@ -33,6 +42,7 @@ class ObjectWrite(abc.ABC):
         content_length: int | None,
         inline_max_bytes: int,
         block_size_bytes: int,
+        checksum_footer: bool = False,
     ) -> None:
         if content_length is not None and content_length < 0:
             raise ValueError(f"content_length {content_length} is negative")
@@ -40,32 +50,57 @@ class ObjectWrite(abc.ABC):
         self.timestamp = timestamp
         self.content_length = content_length
         self.inline_max_bytes = inline_max_bytes
-        self._digest = BodyDigest(block_size_bytes)
+        self._digest = BodyDigest(block_size_bytes, md5=not checksum_footer)
+        self._holdback = FooterHoldback() if checksum_footer else None
+        self._footer: bytes | None = None  # the footer's bytes, once the stream has ended
+        self._stream_bytes = 0  # object data and any footer bytes held back
         self._state = "open"  # then "committing" and "done", or "aborted"
 
     @property
     def etag(self) -> str:
-        """MD5 hex of the bytes received so far."""
+        """MD5 hex of the bytes received so far (RuntimeError with a checksum footer)."""
         return self._digest.etag
 
     @property
     def size_bytes(self) -> int:
+        """Object data received so far (a checksum footer's bytes not counted)."""
         return self._digest.size_bytes
+
+    @property
+    def footer_bytes(self) -> int:
+        """How many bytes the stream carries besides the object data."""
+        return 0 if self._holdback is None else FOOTER_BYTES
 
     @property
     def body_location(self) -> BodyLocation:
         return "file" if self.size_bytes > self.inline_max_bytes else "inline"
 
     async def write(self, chunk: bytes | bytearray | memoryview) -> None:
-        """Take the next chunk; SizeMismatch (and the write aborted) past Content-Length."""
+        """Take the next chunk; SizeMismatch (and the write aborted) past Content-Length.
+
+        A ``bytes`` chunk is kept as it is (it cannot change); any other is copied, since
+        the caller may reuse its buffer.
+        """
         self._check_open()
         if not chunk:
             return
-        received = self.size_bytes + len(chunk)
-        if self.content_length is not None and received > self.content_length:
+        if type(chunk) is not bytes:
+            chunk = bytes(chunk)
+        self._stream_bytes += len(chunk)
+        footer_bytes = self.footer_bytes
+        if (
+            self.content_length is not None
+            and self._stream_bytes > self.content_length + footer_bytes
+        ):
             await self.abort()
-            raise SizeMismatch(self.content_length, received)
-        data = bytes(chunk)  # the caller may reuse its buffer
+            raise SizeMismatch(self.content_length, self._stream_bytes - footer_bytes)
+        if self._holdback is None:
+            await self._take(chunk)
+        else:
+            for piece in self._holdback.feed(chunk):
+                await self._take(piece)
+
+    async def _take(self, data: bytes | memoryview) -> None:
         self._digest.update(data)
         try:
             await self._received(data)
@@ -84,6 +119,7 @@ class ObjectWrite(abc.ABC):
         """Make the version durable and current; ObjectConflict if one as new is stored."""
         self._check_open()
         try:
+            await self._end_of_stream()
             meta = self._checked_metadata(content_type, user_meta, expected_etag, delete_at)
         except BaseException:
             await self.abort()
@@ -129,7 +165,7 @@ class ObjectWrite(abc.ABC):
         check_delete_at(delete_at)
         if self.content_length is not None and self.size_bytes != self.content_length:
             raise SizeMismatch(self.content_length, self.size_bytes)
-        etag = self._digest.etag
+        etag = self._digest.etag if self._holdback is None else self._footer_md5()
         if expected_etag is not None and normalize_etag(expected_etag) != etag:
             raise EtagMismatch(normalize_etag(expected_etag), etag)
         return ObjectMetadata(
@@ -146,9 +182,36 @@ class ObjectWrite(abc.ABC):
             block_hashes=self._digest.block_hashes(),
         )
 
+    async def _end_of_stream(self) -> None:
+        """Take the object data a checksum footer's holdback still has, keep the footer."""
+        if self._holdback is None:
+            return
+        rest, self._footer = self._holdback.end()
+        for piece in rest:
+            await self._take(piece)
+
+    def _footer_md5(self) -> str:
+        """The footer's MD5, once its xxh3-64 vouches that the data arrived as sent."""
+        if self._footer is None:
+            raise ChecksumFooterMissing(
+                f"the body ended after {self._stream_bytes} bytes, "
+                f"before its {FOOTER_BYTES}-byte checksum footer"
+            )
+        try:
+            footer = checksum_footer.decode(self._footer)
+        except checksum_footer.FooterFormatError as exc:
+            raise ChecksumFooterMismatch(str(exc)) from None
+        xxh3_hex = self._digest.xxh3_hex
+        if footer.xxh3_hex != xxh3_hex:
+            raise ChecksumFooterMismatch(
+                f"body xxh3-64 {xxh3_hex} does not match the checksum footer's "
+                f"{footer.xxh3_hex}: damaged on its way from the proxy"
+            )
+        return footer.md5_hex
+
     @abc.abstractmethod
-    async def _received(self, data: bytes) -> None:
-        """Keep a chunk (already counted and hashed)."""
+    async def _received(self, data: bytes | memoryview) -> None:
+        """Keep a chunk (already counted and hashed; immutable: a view of ``bytes``)."""
 
     @abc.abstractmethod
     async def _store(self, meta: ObjectMetadata) -> ObjectMetadata:

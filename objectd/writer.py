@@ -2,7 +2,8 @@
 
 A body up to ``inline_max_bytes`` is kept in memory and stored in the ``bodies`` table in the
 same transaction as its index entry.  A larger one streams to ``<device>/tmp`` in batches of
-``FLUSH_BYTES`` written from a worker thread, so memory per PUT stays bounded; at commit it is
+``FLUSH_BYTES``, each one writev(2) from a worker thread, so memory per PUT stays bounded and
+the thread hops are few (a hop costs more CPU than writing 256 KiB); at commit it is
 fsynced and closed, then — in the writer thread, holding LMDB's write lock, after the conflict
 check — renamed to ``<hash dir>/<timestamp>.data`` and the hash directory fsynced, and only
 then indexed.  A crash therefore never leaves an index entry without its data; it can leave a
@@ -35,7 +36,8 @@ from .metadata import ObjectMetadata
 from .upload import ObjectWrite
 
 log = logging.getLogger("torus.objectd")
-FLUSH_BYTES = 256 * 1024  # how much of a large body waits in memory for one write(2) batch
+FLUSH_BYTES = 1 << 20  # how much of a large body waits in memory for one writev(2) batch
+_IOV_MAX = 1024  # Linux's limit on buffers per writev(2)
 
 
 class LmdbObjectWrite(ObjectWrite):
@@ -50,6 +52,7 @@ class LmdbObjectWrite(ObjectWrite):
         content_length: int | None,
         inline_max_bytes: int,
         block_size_bytes: int,
+        checksum_footer: bool = False,
     ) -> None:
         super().__init__(
             name,
@@ -57,11 +60,12 @@ class LmdbObjectWrite(ObjectWrite):
             content_length=content_length,
             inline_max_bytes=inline_max_bytes,
             block_size_bytes=block_size_bytes,
+            checksum_footer=checksum_footer,
         )
         self._dev = dev
         self._partition = partition
         self._name_hash = name_hash
-        self._pending: list[bytes] = []  # received, not yet written out
+        self._pending: list[bytes | memoryview] = []  # received, not yet written out
         self._pending_bytes = 0
         self._fd: int | None = None
         self._tmp_path: str | None = None
@@ -75,7 +79,7 @@ class LmdbObjectWrite(ObjectWrite):
 
         await self._file_io(create)
 
-    async def _received(self, data: bytes) -> None:
+    async def _received(self, data: bytes | memoryview) -> None:
         self._pending.append(data)
         self._pending_bytes += len(data)
         if self._fd is None and self.size_bytes > self.inline_max_bytes:
@@ -227,11 +231,18 @@ def _create_temp(path: str, reserve_bytes: int | None) -> int:
     return fd
 
 
-def _write_all(fd: int, chunks: list[bytes]) -> None:
-    for chunk in chunks:
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(fd, view) :]
+def _write_all(fd: int, chunks: list[bytes | memoryview]) -> None:
+    """writev(2) the chunks, IOV_MAX at a time, going on after any short write."""
+    for start in range(0, len(chunks), _IOV_MAX):
+        batch = chunks[start : start + _IOV_MAX]
+        first = 0
+        while first < len(batch):
+            written = os.writev(fd, batch[first:] if first else batch)
+            while first < len(batch) and written >= len(batch[first]):
+                written -= len(batch[first])
+                first += 1
+            if written:
+                batch[first] = memoryview(batch[first])[written:]
 
 
 def _fsync_close(fd: int) -> tuple[int, int]:

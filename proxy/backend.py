@@ -1,9 +1,10 @@
 """Talking to the storage servers: paths, headers, one call, and Swift's quorum answers.
 
-Every backend call goes through the worker's one ``aiohttp.ClientSession`` (keep-alive pool,
-``proxy.context``) with ``conn_timeout_s`` to connect and ``node_timeout_s`` for each wait on
-the node.  A node that cannot be reached, times out, answers a 5xx or a 507 is counted against
-(proxy/nodes.py) and replaced by the next node: a handoff once the primaries are used up.
+Every backend call goes through the worker's one ``service.http11.ConnectionPool`` (the lean
+keep-alive HTTP/1.1 client, ``proxy.context``) with ``conn_timeout_s`` to connect and
+``node_timeout_s`` for each wait on the node.  A node that cannot be reached, times out,
+answers a 5xx or a 507 is counted against (proxy/nodes.py) and replaced by the next node: a
+handoff once the primaries are used up.
 
 - ``quorum_request``: Swift's ``make_requests`` + ``best_response`` for requests with small
   bodies (account/container writes, object POST and DELETE): one request per replica at once,
@@ -22,10 +23,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
-from yarl import URL
 
 from ring.device import Device
 from ring.ring import Ring
@@ -36,6 +35,7 @@ from .context import TIMESTAMP, TRANS_ID, Proxy
 from .nodes import read_nodes, write_nodes
 
 __all__ = [
+    "BACKEND_ERRORS",
     "BackendResponse",
     "BackendUnavailable",
     "backend_headers",
@@ -101,6 +101,9 @@ HOP_BY_HOP_RESPONSE = frozenset(
         "x-trans-id",
     }
 )
+# What a backend call raises when the node cannot be reached, breaks or is too slow
+# (service/http11.py: a malformed answer is a ConnectionError too).
+BACKEND_ERRORS = (TimeoutError, OSError)
 log = logging.getLogger("torus.proxy")
 USER_AGENT = f"proxy-server {os.getpid()}"
 SAFE_STATUSES = (200, 300, 400)  # status classes best_response looks for a quorum in
@@ -123,12 +126,6 @@ def backend_path(
         if obj is not None:
             path += f"/{obj}"
     return quote(path, safe="/")
-
-
-def node_url(node: Device, path: str) -> URL:
-    """The URL of an already quoted backend ``path`` on ``node`` (IPv6 bracketed)."""
-    host = f"[{node.ip}]" if ":" in node.ip else node.ip
-    return URL(f"http://{host}:{node.port}{path}", encoded=True)
 
 
 # Headers only the cluster may set or see (Swift's gatekeeper): X-Backend-* and system
@@ -185,16 +182,17 @@ async def call(
     """One backend request, its whole answer read; ``BackendUnavailable`` if the node could
     not be reached or did not answer in time."""
     try:
-        async with proxy.session.request(
+        return await proxy.pool.request(
+            node.ip,
+            node.port,
             method,
-            node_url(node, path),
-            headers=headers,
-            data=body or None,
-            timeout=proxy.call_timeout,
-            allow_redirects=False,
-        ) as response:
-            return BackendResponse(response.status, response.headers, await response.read())
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            path,
+            headers,
+            body or None,
+            conn_timeout_s=proxy.config.conn_timeout_s,
+            read_timeout_s=proxy.config.node_timeout_s,
+        )
+    except BACKEND_ERRORS as exc:
         raise BackendUnavailable(f"{method} {path}: {reason(exc)}") from exc
 
 

@@ -182,14 +182,22 @@ def _dest_headers(
 
 
 def _source_body(proxy: Proxy, found: Found) -> BodySource:
+    """The source's body in chunks of about ``stream_chunk_size`` (each read gives what the
+    connection has buffered, up to 256 KiB): few, large writes to the destination's
+    replicas."""
     assert found.response is not None
     content = found.response.content
-    chunk_size = proxy.config.object_chunk_size
+    chunk_size = proxy.config.stream_chunk_size
 
-    async def read() -> bytes:
+    async def read() -> list[bytes]:
+        pieces = []
+        got = 0
         try:
-            return await content.read(chunk_size)
+            while got < chunk_size and (piece := await content.read(chunk_size - got)):
+                pieces.append(piece)
+                got += len(piece)
         except Exception as exc:  # the source's node failed or timed out mid-body
             raise SourceFailed(str(exc)) from exc
+        return pieces
 
     return read

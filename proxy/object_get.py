@@ -21,8 +21,9 @@ bytes not sent yet and ``If-Match`` on the ETag (as Swift resumes), so only the 
 can continue it; when no replica can, the client connection is cut (a short body, which
 clients detect against Content-Length) — never continued from another version.  Bodies up to
 ``object_chunk_size`` are read whole and answered with a Content-Length in one write; larger
-ones stream ``object_chunk_size`` at a time, with aiohttp's write backpressure: a slow client
-slows the read from the backend, nothing accumulates.
+ones stream as the object server's bytes come (up to ``stream_chunk_size`` a write), with
+aiohttp's write backpressure: a slow client slows the read from the backend (the lean
+client pauses its socket past 256 KiB unread), nothing accumulates.
 """
 
 from __future__ import annotations
@@ -34,17 +35,17 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
 from ring.device import Device
 from ring.ring import Ring
+from service.http11 import StreamedResponse
 from service.timestamp import Timestamp
 
 from .backend import (
+    BACKEND_ERRORS,
     is_node_failure,
-    node_url,
     note_failure,
     reason,
     request_node_count,
@@ -56,7 +57,6 @@ from .nodes import read_nodes
 
 log = logging.getLogger("torus.proxy")
 TRUE_VALUES = frozenset({"true", "1", "yes", "on", "t", "y"})
-_BACKEND_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/\d+")
 # What a resumed GET must not repeat: its own Range and If-Match replace the client's.
 _RESUME_DROPS = frozenset(
@@ -80,7 +80,7 @@ class Found:
     """The outcome of looking for an object: an open answer to stream (``response``) or a
     final one (``status``/``headers``/``body``) when no replica had it."""
 
-    response: aiohttp.ClientResponse | None = None
+    response: StreamedResponse | None = None
     node: Device | None = None
     status: int = 503
     headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
@@ -113,7 +113,7 @@ class _Misses:
         self.first: tuple[int, CIMultiDict[str], bytes] | None = None
         self.tombstone: Timestamp | None = None
 
-    async def add(self, response: aiohttp.ClientResponse) -> None:
+    async def add(self, response: StreamedResponse) -> None:
         body = await response.read()
         if self.first is None:
             self.first = (response.status, response_headers(response.headers), body)
@@ -121,7 +121,7 @@ class _Misses:
         if ts is not None and (self.tombstone is None or ts > self.tombstone):
             self.tombstone = ts
 
-    def hides(self, response: aiohttp.ClientResponse) -> bool:
+    def hides(self, response: StreamedResponse) -> bool:
         """Whether a tombstone seen is newer than this successful answer's version."""
         if self.tombstone is None or not 200 <= response.status < 300:
             return False
@@ -137,17 +137,19 @@ class _Misses:
 
 async def _open(
     proxy: Proxy, node: Device, method: str, path: str, headers: Mapping[str, str]
-) -> aiohttp.ClientResponse | None:
+) -> StreamedResponse | None:
     """The node's answer with its body unread (the caller releases it); None: no answer."""
     try:
-        response = await proxy.session.request(
+        response = await proxy.pool.open(
+            node.ip,
+            node.port,
             method,
-            node_url(node, path),
-            headers=headers,
-            timeout=proxy.call_timeout,
-            allow_redirects=False,
+            path,
+            headers,
+            conn_timeout_s=proxy.config.conn_timeout_s,
+            read_timeout_s=proxy.config.node_timeout_s,
         )
-    except _BACKEND_ERRORS as exc:
+    except BACKEND_ERRORS as exc:
         note_failure(proxy, node, None, f"{method} {path}: {reason(exc)}")
         return None
     if is_node_failure(response.status):
@@ -191,7 +193,7 @@ async def find_object(
         if response.status == 404:
             try:
                 await misses.add(response)
-            except _BACKEND_ERRORS:
+            except BACKEND_ERRORS:
                 pass
             finally:
                 response.release()
@@ -216,7 +218,7 @@ async def _newest(
     responses = await asyncio.gather(
         *(_open(proxy, node, method, path_for_node(node), headers) for node in nodes)
     )
-    best: tuple[aiohttp.ClientResponse, Device] | None = None
+    best: tuple[StreamedResponse, Device] | None = None
     best_ts: Timestamp | None = None
     for node, response in zip(nodes, responses, strict=True):
         if response is None:
@@ -224,7 +226,7 @@ async def _newest(
         if response.status == 404:
             try:
                 await misses.add(response)
-            except _BACKEND_ERRORS:
+            except BACKEND_ERRORS:
                 pass
             finally:
                 response.release()
@@ -264,7 +266,7 @@ async def answer(request: web.Request, proxy: Proxy, found: Found) -> web.Stream
         if length is not None and length <= proxy.config.object_chunk_size:
             try:
                 body = await backend.read()
-            except _BACKEND_ERRORS as exc:
+            except BACKEND_ERRORS as exc:
                 log.warning("GET %s: the object server failed: %r", request.raw_path, exc)
                 return service_unavailable()
             return web.Response(status=backend.status, headers=headers, body=body)
@@ -289,12 +291,14 @@ async def _stream(
     response = web.StreamResponse(status=backend.status, headers=headers)
     response.content_length = length
     await response.prepare(request)
-    chunk_size = proxy.config.object_chunk_size
+    # Each read gives what the connection holds (up to 256 KiB unread before it pauses its
+    # socket): whole pieces as they came, few writes to the client.
+    chunk_size = proxy.config.stream_chunk_size
     sent = 0
     while True:
         try:
             chunk = await backend.content.read(chunk_size)
-        except _BACKEND_ERRORS as exc:
+        except BACKEND_ERRORS as exc:
             log.warning("GET %s: the object server failed mid-body: %s", request.raw_path, exc)
             backend.close()
             resumed = await _resume_from(proxy, found, span, sent)
@@ -317,7 +321,7 @@ async def _stream(
     return response
 
 
-def _span(response: aiohttp.ClientResponse) -> tuple[int, int] | None:
+def _span(response: StreamedResponse) -> tuple[int, int] | None:
     """The first and last byte of the object a 200 or single-range 206 carries; None for
     anything else (a multipart answer cannot be resumed byte-wise)."""
     length = response.content_length
@@ -331,7 +335,7 @@ def _span(response: aiohttp.ClientResponse) -> tuple[int, int] | None:
 
 async def _resume_from(
     proxy: Proxy, found: Found, span: tuple[int, int] | None, sent: int
-) -> aiohttp.ClientResponse | None:
+) -> StreamedResponse | None:
     """The rest of the body from another node, as Swift resumes a GET: a Range for the bytes
     not sent yet, with ``If-Match`` on the ETag, so only the same version can continue."""
     resume, first = found.resume, found.response

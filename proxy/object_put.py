@@ -50,6 +50,7 @@ from .streaming import (
     BodyTooLarge,
     ClientDisconnected,
     ClientTimeout,
+    EtagMismatch,
     client_body,
     put_replicas,
     send_continue,
@@ -118,7 +119,10 @@ async def store_object(
             read,
             length,
             ready_for_body,
+            client_etag=headers.get("Etag"),
         )
+    except EtagMismatch:
+        return web.Response(status=422, text="Unprocessable Entity")
     except ClientDisconnected:
         return web.Response(status=499, reason="Client Disconnect", text="Client Disconnect")
     except ClientTimeout:

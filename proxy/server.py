@@ -3,7 +3,7 @@
 ``build_app(config, cluster, identity)`` is the process's composition root; ``torus serve
 proxy`` runs it in each worker (service/runner.py: several workers share the port with
 ``SO_REUSEPORT``).  The rings are loaded here, once (a bad ring stops start-up); the
-``Proxy`` with its backend session is made in a cleanup context, on the worker's loop.
+``Proxy`` with its backend connection pool is made in a cleanup context, on the worker's loop.
 
 The pipeline, in order:
 

@@ -6,57 +6,69 @@ Two paths, by size:
   (one chunk; never more), then sent in one go to each replica, without ``Expect``: a
   round trip saved per replica on the common small PUT.  A replica whose node fails, times
   out or answers 5xx/507 is sent again, whole, to the next node (a handoff).
-- **Streamed** (larger, or chunked with no length): each replica gets its own request with
-  ``Expect: 100-continue`` and a bounded queue (``put_queue_chunks`` chunks).  The object
-  server answers 100 only after its checks, so a 507 or an unreachable node is known before
-  any byte is sent, and the replica moves on to the next node with nothing to replay.  Once
-  every replica has its 100 (or gave up), and a quorum has, the client gets its own 100 and
-  the body is read up to ``stream_chunk_size`` (1 MiB) at a time and put on every live
-  replica's queue: the client is read no faster than the slowest replica still sending
-  drains.  A replica that fails mid-body, or whose queue stays full for ``node_timeout_s``,
-  is dropped (a body half-sent cannot move to a handoff); if fewer than a quorum remain the
-  PUT is a 503.
+- **Streamed** (larger, or chunked with no length): each replica gets its own upload
+  (service/http11_upload.py) with ``Expect: 100-continue``.  The object server answers 100
+  only after its checks, so a 507 or an unreachable node is known before any byte is sent,
+  and the replica moves on to the next node with nothing to replay.  Once every replica has
+  its 100 (or gave up), and a quorum has, the client gets its own 100 and the body is read
+  ``stream_chunk_size`` (1 MiB) at a time, each chunk written to every live replica's
+  transport at once, with no await; the feeder waits only for a replica whose transport
+  holds more than ``put_queue_chunks`` chunks unsent: the client is read no faster than the
+  slowest replica still sending.  A replica that fails mid-body, or takes nothing for
+  ``node_timeout_s``, is dropped (a body half-sent cannot move to a handoff); if fewer than
+  a quorum remain the PUT is a 503.
   Chunked client bodies go on chunked; a body of known length goes with its Content-Length.
 
-The chunk size is most of what a large body costs the proxy: each chunk is a read, a queue
-put and a socket write per replica, whatever its size.  Measured on the 2-core dev box, a
-64 MiB PUT took ~225 ms of proxy CPU in 64 KiB chunks and ~120 ms in 1 MiB ones.  Memory per
-PUT stays bounded: ``put_queue_chunks`` chunks per replica, and what aiohttp buffers of the
-client (up to two chunks).
+What a large body costs the proxy is per byte (reading it, the MD5 of the footer, three
+socket writes) and per chunk (a read, then a write per replica, whatever its size); the
+chunks' pieces are aiohttp's buffers as they came, never joined.  Memory per PUT stays
+bounded: ``put_queue_chunks`` chunks per replica's transport, one chunk being read, and what
+aiohttp buffers of the client.
 
-A client that goes away mid-body (499) or stalls for ``client_timeout_s`` (408) cancels every
-replica's request: each connection is cut before the end of its body, so no object server
-commits a truncated object (a chunked body ends only with its last-chunk marker).
+The checksum footer (``SEND_CHECKSUM_FOOTER``; docs/design/proxy.md): the MD5 and xxh3-64 of
+the data, computed here once as it streams, end every replica's body, so the object servers
+need not compute the MD5 three times, and the xxh3 checks the proxy → object server hop.
+
+A client that goes away mid-body (499) or stalls for ``client_timeout_s`` (408) cuts every
+replica's request: each connection is aborted before the end of its body, so no object
+server commits a truncated object (a chunked body ends only with its last-chunk marker; a
+body with a footer only with its footer).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+import hashlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-import aiohttp
+import xxhash
 from aiohttp import web
 from aiohttp.http import HttpVersion11
 
 from ring.device import Device
 from ring.ring import Ring
+from service import checksum_footer
+from service.checksum_footer import FOOTER_BYTES, FOOTER_HEADER, FOOTER_KIND
+from service.http11 import Upload
 from service.names import MAX_FILE_SIZE
 
 from .backend import (
+    BACKEND_ERRORS,
     BackendResponse,
     gather_until_quorum,
     is_node_failure,
-    node_url,
     note_failure,
     quorum_size,
     reason,
     request_replica,
-    task_answer,
 )
 from .context import Proxy
 from .nodes import write_nodes
 
 CONTINUE_SENT = web.RequestKey("torus.continue_sent", bool)
+# The checksum footer (docs/design/proxy.md): the object servers' side must be deployed
+# everywhere before this is turned on, as an older object server would store the footer.
+SEND_CHECKSUM_FOOTER = True
 
 
 class ClientDisconnected(Exception):
@@ -71,35 +83,59 @@ class BodyTooLarge(Exception):
     """A body of no declared length grew past ``MAX_FILE_SIZE`` (413)."""
 
 
-BodySource = Callable[[], Awaitable[bytes]]  # the next chunk; b"" at the end
+class EtagMismatch(Exception):
+    """The body's MD5 is not the ETag the client sent (422); no replica stored it."""
+
+
+# The next chunk of a body, as the pieces it arrived in (never joined: each piece goes to
+# every replica as it is, one writev); [] at the end.
+BodySource = Callable[[], Awaitable[list[bytes]]]
 
 
 def client_body(request: web.Request, proxy: Proxy, length: int | None) -> BodySource:
-    """Chunks of ``request``'s body, each what has arrived up to ``stream_chunk_size``, each
-    waited for at most ``client_timeout_s``.  (``read(n)`` lets aiohttp buffer up to ``2n``,
-    so while the replicas are the bottleneck, every read is a whole chunk.)"""
+    """Chunks of ``request``'s body, each ``stream_chunk_size`` or a little more (the last one
+    shorter), each wait on the client at most ``client_timeout_s``.
+
+    Whole chunks, not whatever has arrived: the fan-out writes to the replicas without
+    waiting while they keep up, so handing on what has arrived would make each chunk as
+    small as the client's packets, and cost three writes each.  The pieces are aiohttp's
+    buffers as they came (``readchunk``), never joined: a 64 MiB PUT is not copied in the
+    proxy, only hashed (the footer) and written."""
     chunk_size = proxy.config.stream_chunk_size
     timeout_s = proxy.config.client_timeout_s
     content = request.content
     received = 0
 
-    async def read() -> bytes:
-        nonlocal received
+    async def read_piece() -> bytes:
         try:
-            async with asyncio.timeout(timeout_s):
-                chunk = await content.read(chunk_size)
+            while True:
+                async with asyncio.timeout(timeout_s):
+                    piece, end_of_http_chunk = await content.readchunk()
+                if piece or not end_of_http_chunk:  # (b"", True) only marks a chunk's end
+                    return piece
         except TimeoutError:
             raise ClientTimeout() from None
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # reset, or a body cut short (aiohttp's payload errors)
             raise ClientDisconnected(str(exc) or type(exc).__name__) from exc
-        received += len(chunk)
-        if not chunk and length is not None and received < length:
+
+    async def read() -> list[bytes]:
+        nonlocal received
+        pieces = []
+        got = 0
+        while got < chunk_size:
+            piece = await read_piece()
+            if not piece:
+                break
+            pieces.append(piece)
+            got += len(piece)
+        received += got
+        if not got and length is not None and received < length:
             raise ClientDisconnected(f"{received} of {length} bytes")
         if received > MAX_FILE_SIZE:
             raise BodyTooLarge()
-        return chunk
+        return pieces
 
     return read
 
@@ -125,16 +161,27 @@ async def put_replicas(
     read: BodySource,
     length: int | None,
     ready_for_body: Callable[[], Awaitable[None]],
+    *,
+    client_etag: str | None = None,
 ) -> list[BackendResponse | None]:
     """PUT the body ``read`` gives to every replica; each replica's answer (None: none).
 
     ``length``: the body's length, None if unknown (chunked).  ``ready_for_body`` is awaited
     once the backends are ready for the body, just before the first read (the client's 100
-    Continue).  Raises what ``read`` raises, after cancelling every replica's request.
+    Continue).  ``client_etag``: the ETag the client sent (checked against the proxy's own
+    MD5 when footers are sent, ``EtagMismatch``).  Raises what ``read`` raises, after
+    cutting every replica's request.
     """
+    footer = FooterDigest() if SEND_CHECKSUM_FOOTER else None
+    if footer is not None:
+        headers_per_replica = [{**h, FOOTER_HEADER: FOOTER_KIND} for h in headers_per_replica]
     if length is not None and length <= proxy.config.object_chunk_size:
         await ready_for_body()
         body = await _read_small(read, length)
+        if footer is not None:
+            footer.update(body)
+            footer.check(client_etag)
+            body += footer.encode()
         nodes = write_nodes(proxy, ring, part)
         tasks = [
             asyncio.ensure_future(request_replica(proxy, nodes, "PUT", path_for_node, h, body))
@@ -142,105 +189,132 @@ async def put_replicas(
         ]
         quorum = quorum_size(len(tasks))
         return await gather_until_quorum(tasks, quorum, proxy.config.post_quorum_timeout_s)
+    if footer is not None and length is not None:
+        length += FOOTER_BYTES
     fanout = _FanOut(proxy, ring, part, path_for_node, headers_per_replica, length)
-    return await fanout.run(read, ready_for_body)
+    return await fanout.run(read, ready_for_body, footer, client_etag)
 
 
 async def _read_small(read: BodySource, length: int) -> bytes:
     pieces = []
-    received = 0
-    while received < length:
-        chunk = await read()
-        if not chunk:
-            break
-        pieces.append(chunk)
-        received += len(chunk)
-    if received != length:
-        raise ClientDisconnected(f"{received} of {length} bytes")
-    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    while chunk := await read():
+        pieces += chunk
+    body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    if len(body) != length:
+        raise ClientDisconnected(f"{len(body)} of {length} bytes")
+    return body
 
 
 class _Replica:
-    """One replica of a streamed PUT: its request (node after node until one takes the
-    body), fed from its bounded queue."""
+    """One replica of a streamed PUT: its request (node after node until one is ready for the
+    body, or answers), then the body written to it, then its answer."""
 
     def __init__(self, fanout: _FanOut, headers: Mapping[str, str]) -> None:
         self.fanout = fanout
         self.headers = headers
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(fanout.proxy.config.put_queue_chunks)
-        self.started = False  # a backend took the first chunk: no handoff from here on
-        self.dropped = False  # no more chunks for it (failed, answered early, or cut)
-        self.deadline: asyncio.Timeout | None = None
-        self.task: asyncio.Task[BackendResponse | None] | None = None
+        self.upload: Upload | None = None  # a node took the request: no handoff from here on
+        self.writing = False  # the body goes on to it
+        self.answer: BackendResponse | None = None  # the node's answer before the body
         self.node: Device | None = None  # the node being tried
 
-    async def body(self) -> AsyncIterator[bytes]:
-        """The request body aiohttp sends: runs once the node's 100 Continue came."""
-        self.started = True
-        self.fanout.resolved(self)
-        loop = asyncio.get_running_loop()
-        if self.deadline is not None:
-            self.deadline.reschedule(None)  # feeding has its own timeout (_FanOut.feed)
-        while True:
-            chunk = await self.queue.get()
-            if not chunk:  # the end of the body (a real chunk is never empty)
-                break
-            yield chunk
-        if self.deadline is not None:
-            self.deadline.reschedule(loop.time() + self.fanout.proxy.config.node_timeout_s)
+    def path(self) -> str:
+        assert self.node is not None
+        return self.fanout.path_for_node(self.node)
 
-    async def run(self) -> BackendResponse | None:
+    async def connect(self) -> None:
+        """Node after node until one sends 100 Continue (``upload``) or a final answer that
+        is not a node failure (``answer``: a 412, a 409); neither if every node failed."""
         fanout = self.fanout
         proxy = fanout.proxy
-        wait_s = proxy.config.conn_timeout_s + proxy.config.node_timeout_s
-        try:
-            for node in fanout.nodes:
-                self.node = node
-                try:
-                    async with asyncio.timeout(wait_s) as self.deadline:
-                        async with proxy.session.put(
-                            node_url(node, fanout.path_for_node(node)),
-                            headers=self.headers,
-                            data=self.body(),
-                            expect100=True,
-                            timeout=proxy.stream_timeout,
-                        ) as response:
-                            answer = BackendResponse(
-                                response.status, response.headers, await response.read()
-                            )
-                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                    note_failure(
-                        proxy, node, None, f"PUT {fanout.path_for_node(node)}: {reason(exc)}"
-                    )
-                    if self.started:
-                        return None
-                    continue
-                failed = is_node_failure(answer.status)
-                if failed:
-                    note_failure(proxy, node, answer.status, f"PUT {fanout.path_for_node(node)}")
-                if self.started or not failed:
-                    return answer
-            return None
-        finally:
-            self.drop()
-            fanout.resolved(self)
+        for node in fanout.nodes:
+            self.node = node
+            try:
+                upload = await proxy.pool.open_upload(
+                    node.ip,
+                    node.port,
+                    "PUT",
+                    self.path(),
+                    self.headers,
+                    fanout.length,
+                    conn_timeout_s=proxy.config.conn_timeout_s,
+                    continue_timeout_s=proxy.config.node_timeout_s,
+                )
+            except BACKEND_ERRORS as exc:
+                note_failure(proxy, node, None, f"PUT {self.path()}: {reason(exc)}")
+                continue
+            early = upload.early
+            if early is None:
+                upload.set_buffer_limit(fanout.buffer_bytes)
+                self.upload, self.writing = upload, True
+                return
+            if not is_node_failure(early.status):
+                self.answer = early
+                return
+            note_failure(proxy, node, early.status, f"PUT {self.path()}")
 
-    def drop(self) -> None:
-        """No more chunks for this replica; a feeder blocked on its full queue goes on."""
-        if self.dropped:
+    def write(self, chunk: list[bytes]) -> None:
+        """``chunk`` to the node, unless it stopped taking the body (``still_writing``)."""
+        if self.still_writing():
+            assert self.upload is not None
+            self.upload.write(chunk)
+
+    def still_writing(self) -> bool:
+        """Whether the node still takes the body: one whose connection failed is cut, one
+        that answered mid-body gets no more bytes (its answer is ``finish``'s)."""
+        upload = self.upload
+        if not self.writing or upload is None:
+            return False
+        if upload.failed:
+            if upload.answered:
+                self.writing = False
+            else:
+                self.cut(f"PUT {self.path()}: the connection failed mid-body")
+            return False
+        return True
+
+    async def drain(self, timeout_s: float, *, flush: bool = False) -> None:
+        """Wait for room in the transport's buffer (``flush``: until it is empty); a node
+        that takes nothing for ``timeout_s`` is cut."""
+        upload = self.upload
+        if upload is not None and flush:
+            upload.set_buffer_limit(0)
+        if upload is None or not upload.must_drain:
             return
-        self.dropped = True
-        while not self.queue.empty():
-            self.queue.get_nowait()
+        try:
+            await upload.drain(timeout_s)
+        except TimeoutError:
+            self.cut(f"PUT {self.path()}: took no body for {timeout_s}s")
+
+    async def finish(self) -> BackendResponse | None:
+        """The body's end and the node's answer (or the answer it gave before the body)."""
+        upload, self.upload = self.upload, None
+        self.writing = False
+        if upload is None:
+            return self.answer
+        proxy = self.fanout.proxy
+        assert self.node is not None
+        try:
+            answer = await upload.finish(proxy.config.node_timeout_s)
+        except BACKEND_ERRORS as exc:
+            note_failure(proxy, self.node, None, f"PUT {self.path()}: {reason(exc)}")
+            return None
+        except BaseException:
+            upload.close()
+            raise
+        if is_node_failure(answer.status):
+            note_failure(proxy, self.node, answer.status, f"PUT {self.path()}")
+        return answer
 
     def cut(self, why: str | None = None) -> None:
         """Stop this replica's request before its body ends: nothing is committed.  ``why``:
         the node's fault (counted against it), not the client's."""
-        if why is not None and self.node is not None and not self.dropped:
+        upload, self.upload = self.upload, None
+        self.writing = False
+        if upload is None:
+            return
+        if why is not None and self.node is not None:
             note_failure(self.fanout.proxy, self.node, None, why)
-        self.drop()
-        if self.task is not None:
-            self.task.cancel()
+        upload.close()
 
 
 class _FanOut:
@@ -256,75 +330,103 @@ class _FanOut:
         self.proxy = proxy
         self.nodes = write_nodes(proxy, ring, part)
         self.path_for_node = path_for_node
+        self.length = length  # of what each replica is sent (a footer included)
+        config = proxy.config
+        self.buffer_bytes = config.put_queue_chunks * config.stream_chunk_size
         self.quorum = quorum_size(len(headers_per_replica))
-        self._unresolved = len(headers_per_replica)
-        self._all_resolved = asyncio.Event()
-        self._resolved: set[int] = set()
-        self.replicas = []
-        for headers in headers_per_replica:
-            if length is not None:
-                headers = {**headers, "Content-Length": str(length)}
-            self.replicas.append(_Replica(self, headers))
+        self.replicas = [_Replica(self, headers) for headers in headers_per_replica]
 
-    def resolved(self, replica: _Replica) -> None:
-        """A replica is ready for the body, or has given up: the connect phase counts it."""
-        if id(replica) in self._resolved:
-            return
-        self._resolved.add(id(replica))
-        self._unresolved -= 1
-        if self._unresolved == 0:
-            self._all_resolved.set()
-
-    def live(self) -> list[_Replica]:
-        return [r for r in self.replicas if r.started and not r.dropped]
+    def live(self) -> int:
+        return sum(1 for r in self.replicas if r.writing)
 
     async def run(
-        self, read: BodySource, ready_for_body: Callable[[], Awaitable[None]]
+        self,
+        read: BodySource,
+        ready_for_body: Callable[[], Awaitable[None]],
+        footer: FooterDigest | None,
+        client_etag: str | None,
     ) -> list[BackendResponse | None]:
-        for replica in self.replicas:
-            replica.task = asyncio.ensure_future(replica.run())
-        tasks = [r.task for r in self.replicas if r.task is not None]
+        connecting = [asyncio.ensure_future(r.connect()) for r in self.replicas]
         try:
-            await self._all_resolved.wait()
-            if len(self.live()) < self.quorum:
-                return await self._give_up(tasks)
+            await asyncio.gather(*connecting)  # each bounded by its own timeouts
+            if self.live() < self.quorum:
+                return self._give_up()
             await ready_for_body()
-            while True:
-                chunk = await read()
+            while chunk := await read():
+                if footer is not None:
+                    for piece in chunk:
+                        footer.update(piece)
                 await self.feed(chunk)
-                if not chunk:
-                    break
-                if len(self.live()) < self.quorum:
-                    return await self._give_up(tasks)
+                if self.live() < self.quorum:
+                    return self._give_up()
+            if not await self.settle():
+                return self._give_up()
+            if footer is not None:
+                footer.check(client_etag)
+                await self.feed([footer.encode()])
         except BaseException:
-            await self._give_up(tasks)
+            for task in connecting:
+                task.cancel()
+            await asyncio.gather(*connecting, return_exceptions=True)
+            self._give_up()
             raise
+        finishing = [asyncio.ensure_future(r.finish()) for r in self.replicas]
         return await gather_until_quorum(
-            tasks, self.quorum, self.proxy.config.post_quorum_timeout_s
+            finishing, self.quorum, self.proxy.config.post_quorum_timeout_s
         )
 
-    async def feed(self, chunk: bytes) -> None:
-        """Put ``chunk`` (b"": the end) on every live replica's queue, waiting for room at
-        most ``node_timeout_s`` per replica; a replica that stays full is cut.  (A replica
-        dropped meanwhile empties its queue, so a wait on it ends at once.)"""
-        timeout_s = self.proxy.config.node_timeout_s
-        for replica in self.live():
-            if replica.queue.full():
-                try:
-                    async with asyncio.timeout(timeout_s):
-                        await replica.queue.put(chunk)
-                except TimeoutError:
-                    replica.cut(f"took no body for {timeout_s}s")
-                    continue
-            else:
-                replica.queue.put_nowait(chunk)
+    async def feed(self, chunk: list[bytes]) -> None:
+        """Write ``chunk`` to every live replica, then wait for room where a node lags:
+        at most ``node_timeout_s`` per replica; one that stays full is cut.  (The transports
+        hold what the nodes have not taken yet, at most ``buffer_bytes`` past a chunk.)"""
+        replicas = self.replicas
+        for replica in replicas:
+            if replica.writing:
+                replica.write(chunk)
+        for replica in replicas:
+            if replica.writing:
+                await replica.drain(self.proxy.config.node_timeout_s)
 
-    async def _give_up(
-        self, tasks: list[asyncio.Task[BackendResponse | None]]
-    ) -> list[BackendResponse | None]:
-        """Cut every replica still sending; the answers of those that had already answered
-        (a 412 for If-None-Match, say, comes before any 100 Continue)."""
+    async def settle(self) -> bool:
+        """Before the body's end (the footer, or the chunked coding's last chunk): wait until
+        every live replica's node took all that was written, so that one that broke is known,
+        and say whether a quorum still takes the body.  Without it, two replicas failing mid-
+        body could go unnoticed and the third commit what the client is told failed (503).
+        (A body with a Content-Length and no footer has no end to hold back: a node commits
+        as its last byte comes.)"""
+        timeout_s = self.proxy.config.node_timeout_s
+        for replica in self.replicas:
+            if replica.writing:
+                await replica.drain(timeout_s, flush=True)
+        await asyncio.sleep(0)  # what the nodes sent meanwhile (a reset, an answer) is seen
+        return sum(1 for r in self.replicas if r.still_writing()) >= self.quorum
+
+    def _give_up(self) -> list[BackendResponse | None]:
+        """Cut every replica still sending; the answers of those that had answered before
+        the body (a 412 for If-None-Match, say, comes instead of a 100 Continue)."""
         for replica in self.replicas:
             replica.cut()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        return [task_answer(task) for task in tasks]
+        return [replica.answer for replica in self.replicas]
+
+
+class FooterDigest:
+    """The MD5 and xxh3-64 of an object's data, computed once here as it streams, sent after
+    the data as the last ``FOOTER_BYTES`` of each replica's body (docs/design/proxy.md)."""
+
+    def __init__(self) -> None:
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._xxh3 = xxhash.xxh3_64()
+
+    def update(self, data: bytes) -> None:
+        self._md5.update(data)
+        self._xxh3.update(data)
+
+    def check(self, client_etag: str | None) -> None:
+        """``EtagMismatch`` if the client sent an ETag the data does not have."""
+        if client_etag is not None and client_etag.strip('"').lower() != self._md5.hexdigest():
+            raise EtagMismatch()
+
+    def encode(self) -> bytes:
+        return checksum_footer.encode(
+            checksum_footer.ChecksumFooter(self._md5.hexdigest(), self._xxh3.hexdigest())
+        )

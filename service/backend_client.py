@@ -8,9 +8,10 @@ what is not HTTP or is too slow raises ``BackendUnavailable``, so the caller can
 async_pending or try a handoff; any HTTP answer, even 5xx, is returned as it came.
 
 Bodies are sent and read whole, in memory: this client is for small calls (row updates,
-reports, REPLICATE).  Streaming object bodies need a different call.  It replaced an
-``aiohttp.ClientSession``, whose machinery cost about 0.1 ms of CPU more per call: on the
-object PUT path every write makes one call per container replica it names.
+reports, REPLICATE).  Streamed object bodies use the pool directly (the proxy:
+``ConnectionPool.open`` for GETs, ``open_upload``, service/http11_upload.py, for PUTs).  It
+replaced an ``aiohttp.ClientSession``, whose machinery cost about 0.1 ms of CPU more per call:
+on the object PUT path every write makes one call per container replica it names.
 
 In an aiohttp app, ``app.cleanup_ctx.append(backend_client_ctx(conn, node))`` puts a client at
 ``app[BACKEND_CLIENT]`` for the app's life.  Daemons use ``async with open_backend_client(...)``.

@@ -8,8 +8,9 @@ does only what those calls need, for about half the CPU: 90-110 µs per small PU
 170-210 µs for aiohttp's (client CPU, loopback aiohttp server, 8 in flight, uvloop, on the
 shared 2-core dev box), and 0.9 against 1.9 ms per MiB streamed.
 
-- Plain HTTP/1.1 over TCP.  A request body is bytes sent whole with its Content-Length
-  (streamed uploads stay on aiohttp, proxy/streaming.py).  The wire format, and what is
+- Plain HTTP/1.1 over TCP.  A request body is bytes sent whole with its Content-Length, or
+  (``open_upload``, service/http11_upload.py) written as it comes after the node's 100
+  Continue, with its Content-Length or in the chunked coding.  The wire format, and what is
   refused in it, is service/http11_wire.py's; one connection is service/http11_connection.py.
 - Answers framed by Content-Length, the chunked coding, or the connection's end; interim 1xx
   answers are skipped; a HEAD, 204 or 304 answer has no body.  Anything malformed is a
@@ -40,23 +41,17 @@ import asyncio
 import collections
 import time
 from collections.abc import Mapping
-from typing import NamedTuple
 
 from multidict import CIMultiDictProxy
 
 from service.http11_connection import Connection
-from service.http11_wire import ProtocolError, encode_request
+from service.http11_upload import Upload
+from service.http11_wire import ProtocolError, Response, encode_request, encode_upload_head
 
-__all__ = ["ConnectionPool", "ProtocolError", "Response", "StreamedResponse"]
+__all__ = ["ConnectionPool", "ProtocolError", "Response", "StreamedResponse", "Upload"]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 DEFAULT_IDLE_TIMEOUT_S = 30.0  # aiohttp's server keeps an idle connection 75 s
-
-
-class Response(NamedTuple):
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
 
 
 class ConnectionPool:
@@ -92,7 +87,7 @@ class ConnectionPool:
         read."""
         data = encode_request(method, target, _host_header(host, port), headers, body)
         conn = await self._exchange(
-            host, port, method, data, conn_timeout_s, total_timeout_s, read_timeout_s, False
+            host, port, method, data, conn_timeout_s, total_timeout_s, read_timeout_s
         )
         head = conn.head
         assert head is not None
@@ -115,9 +110,42 @@ class ConnectionPool:
         body from it, then ``release()`` (or ``close()``) it."""
         data = encode_request(method, target, _host_header(host, port), headers, None)
         conn = await self._exchange(
-            host, port, method, data, conn_timeout_s, None, read_timeout_s, True
+            host, port, method, data, conn_timeout_s, None, read_timeout_s, want_head=True
         )
         return StreamedResponse(self, conn, read_timeout_s)
+
+    async def open_upload(
+        self,
+        host: str,
+        port: int,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        length: int | None,
+        *,
+        conn_timeout_s: float,
+        continue_timeout_s: float,
+    ) -> Upload:
+        """Send the head of ``method target`` with ``Expect: 100-continue`` and a body of
+        ``length`` bytes (None: chunked); returned once the node answered 100 Continue (write
+        the body to the ``Upload``) or gave its final answer (``Upload.early``), within
+        ``continue_timeout_s``."""
+        data = encode_upload_head(method, target, _host_header(host, port), headers, length)
+        conn = await self._exchange(
+            host,
+            port,
+            method,
+            data,
+            conn_timeout_s,
+            continue_timeout_s,
+            None,
+            want_head=True,
+            expect_continue=True,
+        )
+        upload = Upload(self._release, conn, length)
+        if not conn.continued:  # a final answer instead (a 412, a 507): read all of it
+            await upload.read_early_answer(continue_timeout_s)
+        return upload
 
     async def close(self) -> None:
         """Close every connection; later calls fail with ``ConnectionError``."""
@@ -142,7 +170,9 @@ class ConnectionPool:
         conn_timeout_s: float,
         total_timeout_s: float | None,
         read_timeout_s: float | None,
-        want_head: bool,
+        *,
+        want_head: bool = False,
+        expect_continue: bool = False,
     ) -> Connection:
         """Send ``data``; the connection once its answer's head (``want_head``) or end came,
         to be released.  Retried once on a new connection as the module docstring says."""
@@ -152,7 +182,12 @@ class ConnectionPool:
         while True:
             conn = await self._acquire(host, port, conn_timeout_s, deadline, fresh=fresh)
             try:
-                waiter = conn.send(data, head_request=method == "HEAD", want_head=want_head)
+                waiter = conn.send(
+                    data,
+                    head_request=method == "HEAD",
+                    want_head=want_head,
+                    expect_continue=expect_continue,
+                )
                 remaining_s = None if deadline is None else max(deadline - loop.time(), 0.0)
                 conn.start_timer(total_s=remaining_s, read_s=read_timeout_s)
                 await waiter

@@ -39,7 +39,8 @@ class Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.head: Head | None = None
         self.body_bytes = 0  # of the answer's body received and not yet taken
-        self._body: collections.deque[bytes] = collections.deque()  # those bytes, as they came
+        # Those bytes, as they came (what is left of a piece read in part: a view of it).
+        self._body: collections.deque[bytes | memoryview] = collections.deque()
         self.got_bytes = False  # any byte of the current answer came
         self.error: BaseException | None = None
         self._buf = bytearray()  # received and not parsed yet: a head, chunk line or trailer
@@ -50,6 +51,10 @@ class Connection(asyncio.Protocol):
         self._want_head = False  # the waiter waits for the head (a streamed answer)
         self._want_end = True  # the waiter waits for the whole body, not any bytes of it
         self._paused = False
+        self._expect_continue = False  # the waiter also wakes on a 100 Continue
+        self.continued = False  # a 100 Continue came for the current request
+        self._write_paused = False  # the transport's buffer passed its high-water mark
+        self._drain: asyncio.Future[None] | None = None  # set once it falls under the low
         self._timer: asyncio.TimerHandle | None = None
         self._read_timeout_s: float | None = None
         self._last_data = 0.0
@@ -88,14 +93,47 @@ class Connection(asyncio.Protocol):
         if self._state != _DONE or self._buf:
             why = "the node closed the connection before the answer's end"
             self._fail(ConnectionError(f"{why}: {exc}" if exc else why), close=False)
+        self._wake_drain()
         self._on_lost(self)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_drain()
+
+    # a request body written as it comes (service/http11_upload.py) ------------------------
+
+    @property
+    def must_drain(self) -> bool:
+        """The transport holds more unsent bytes than its high-water mark."""
+        return self._write_paused and not self.closed
+
+    def drained(self) -> asyncio.Future[None]:
+        """A future set once the transport's buffer fell under its low-water mark (or the
+        connection closed: the caller looks at ``error``)."""
+        if self._drain is None or self._drain.done():
+            self._drain = self.loop.create_future()
+        if not self.must_drain:
+            self._drain.set_result(None)
+        return self._drain
+
+    def _wake_drain(self) -> None:
+        drain = self._drain
+        if drain is not None and not drain.done():
+            drain.set_result(None)
 
     # one request and its answer -----------------------------------------------------------
 
-    def send(self, data: bytes, *, head_request: bool, want_head: bool) -> asyncio.Future[None]:
-        """Write a request; a future set once its answer's head (``want_head``) or end came."""
+    def send(
+        self, data: bytes, *, head_request: bool, want_head: bool, expect_continue: bool = False
+    ) -> asyncio.Future[None]:
+        """Write a request; a future set once its answer's head (``want_head``) or end came,
+        or (``expect_continue``) a 100 Continue before either (then ``continued`` is set)."""
         assert self.transport is not None and self._state == _DONE and not self._buf
         self.head, self.error, self.got_bytes = None, None, False
+        self._expect_continue, self.continued = expect_continue, False
         self._body.clear()
         self.body_bytes = 0
         self._state, self._no_body = _HEAD, head_request
@@ -133,7 +171,7 @@ class Connection(asyncio.Protocol):
         objects the transport gave are handed out as they are where they fit."""
         body = self._body
         if n < 0 or n >= self.body_bytes:
-            data = body.popleft() if len(body) == 1 else b"".join(body)
+            data = bytes(body.popleft()) if len(body) == 1 else b"".join(body)
             body.clear()
         elif n >= len(body[0]):
             pieces = []
@@ -141,10 +179,12 @@ class Connection(asyncio.Protocol):
             while body and len(body[0]) <= wanted:
                 wanted -= len(body[0])
                 pieces.append(body.popleft())
-            data = b"".join(pieces)
+            data = bytes(pieces[0]) if len(pieces) == 1 else b"".join(pieces)
         else:
-            first = body[0]
-            data, body[0] = first[:n], first[n:]
+            # What is left of the first piece stays a view of it: slicing the bytes would
+            # copy the rest at every small read, quadratic in the piece's size.
+            first = memoryview(body[0])
+            data, body[0] = bytes(first[:n]), first[n:]
         self.body_bytes -= len(data)
         if self._paused and self.body_bytes < BUFFER_LOW_BYTES and self.transport is not None:
             self._paused = False
@@ -169,13 +209,16 @@ class Connection(asyncio.Protocol):
         )
 
     def close(self) -> None:
+        """Close the connection at once: bytes of a request body still buffered are dropped
+        (a ``transport.close()`` would wait for a node that stopped reading to take them)."""
         self._cancel_timer()
         if not self.closed:
             self.closed = True
             if self.transport is not None:
-                self.transport.close()
+                self.transport.abort()
         if self.error is None and self._state != _DONE:
             self.error = ConnectionError("the connection was closed")
+        self._wake_drain()
 
     # internals ----------------------------------------------------------------------------
 
@@ -221,7 +264,11 @@ class Connection(asyncio.Protocol):
                 if head.status < 200:
                     if head.status == 101 or head.status < 100:
                         raise ProtocolError(f"unexpected status {head.status}")
-                    continue  # an interim answer (100 Continue): the real one follows
+                    if head.status == 100 and self._expect_continue:
+                        self._expect_continue = False
+                        self.continued = True
+                        self._wake()  # the body may go; the real answer follows it
+                    continue  # an interim answer: the real one follows
                 self._start_body(head)
             elif state == _CHUNK_SIZE:
                 end = buf.find(b"\r\n")

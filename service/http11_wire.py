@@ -2,10 +2,12 @@
 and an answer's status line and headers.  Pure functions, no I/O.
 
 A request is the request line, ``Host``, the caller's headers as given (UTF-8; the framing
-headers are ours: a caller's ``Host``, ``Content-Length``, ``Transfer-Encoding`` and
-``Connection`` are dropped), a Content-Length when there is a body or the method usually has
-one, and the body.  CR or LF inside a name, a value or the target would smuggle a header or
-a request: refused (``ValueError``), as aiohttp refuses them.
+headers are ours: a caller's ``Host``, ``Content-Length``, ``Transfer-Encoding``,
+``Connection`` and ``Expect`` are dropped), a Content-Length when there is a body or the method
+usually has one, and the body; or, for a body streamed after the head (``encode_upload_head``),
+``Expect: 100-continue`` with a Content-Length or the chunked coding.  CR or LF inside a
+name, a value or the target would smuggle a header or a request: refused (``ValueError``), as
+aiohttp refuses them.
 
 An answer's head is read as RFC 9112 asks of a client: header names are tokens, a line folded
 onto the next (obsolete folding) or holding no colon is an error, conflicting Content-Lengths
@@ -18,10 +20,10 @@ import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 # Framing is ours to set: a caller's copy of these is dropped.
-_FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection", "expect"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # sent with Content-Length: 0 when empty
 # RFC 9110's token characters for a name; a value runs to the line's end, outer blanks dropped.
 _HEADER_LINE = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*\r\n", re.M)
@@ -36,23 +38,54 @@ def encode_request(
     method: str, target: str, host: str, headers: Mapping[str, str], body: bytes | None
 ) -> bytes:
     """The bytes of a request (``host``: the ``Host`` header's value, ``ip:port``)."""
+    if body is not None:
+        framing = f"Content-Length: {len(body)}\r\n"
+    elif method in _BODY_METHODS:
+        framing = "Content-Length: 0\r\n"
+    else:
+        framing = ""
+    data = _encode_head(method, target, host, headers, framing)
+    return data + body if body else data
+
+
+def encode_upload_head(
+    method: str, target: str, host: str, headers: Mapping[str, str], length: int | None
+) -> bytes:
+    """The head of a request whose body follows as it is written (service/http11_upload.py):
+    ``Expect: 100-continue``, and ``Content-Length: length`` or (``length`` None) the chunked
+    coding."""
+    if length is None:
+        framing = "Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n"
+    else:
+        framing = f"Content-Length: {length}\r\nExpect: 100-continue\r\n"
+    return _encode_head(method, target, host, headers, framing)
+
+
+def _encode_head(
+    method: str, target: str, host: str, headers: Mapping[str, str], framing: str
+) -> bytes:
     lines = [f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n"]
     for name, value in headers.items():
         if name.lower() not in _FRAMING:
             lines.append(f"{name}: {value}\r\n")
-    if body is not None:
-        lines.append(f"Content-Length: {len(body)}\r\n")
-    elif method in _BODY_METHODS:
-        lines.append("Content-Length: 0\r\n")
+    lines.append(framing)
     lines.append("\r\n")
     head = "".join(lines)
-    # Every CR and LF must be one of ours: len(lines) + 1 line ends (the first item holds
-    # two: the request line's and Host's).  Two scans in C, not one per header.
-    expected = len(lines) + 1
+    # Every CR and LF must be one of ours: one per item but the first (two: the request
+    # line's and Host's) and the framing's (as many as it holds, maybe none).  Two scans in
+    # C, not one per header.
+    expected = len(lines) + framing.count("\n")
     if head.count("\n") != expected or head.count("\r") != expected or " " in target:
         raise ValueError("a request line or header holds CR, LF or (in the target) a space")
-    data = head.encode("utf-8")
-    return data + body if body else data
+    return head.encode("utf-8")
+
+
+class Response(NamedTuple):
+    """A whole answer (service/http11.py's ``ConnectionPool.request``)."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
 
 
 class Head(NamedTuple):

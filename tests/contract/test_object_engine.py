@@ -18,10 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import xxhash
 
-from objectd import layout
+from objectd import checksum_footer, layout
+from objectd.checksum_footer import FOOTER_BYTES, ChecksumFooter
 from objectd.engine import ObjectEngine
 from objectd.errors import (
+    ChecksumFooterMismatch,
+    ChecksumFooterMissing,
     DeviceUnavailable,
     DiskFull,
     EtagMismatch,
@@ -315,6 +319,126 @@ async def test_reserved_headers_are_refused(h: Harness) -> None:
         await put(h.engine, "r", ts(1), b"x", user_meta={"X-Delete-At": "123"})
     with pytest.raises(ObjectNotFound):
         get(h.engine, "r")
+
+
+# -- the checksum footer (objectd/checksum_footer.py) ---------------------------------------
+
+
+def with_footer(data: bytes, *, md5_hex: str | None = None, xxh3_hex: str | None = None) -> bytes:
+    footer = ChecksumFooter(md5_hex or md5(data), xxh3_hex or xxhash.xxh3_64(data).hexdigest())
+    return data + checksum_footer.encode(footer)
+
+
+async def put_with_footer(
+    engine: Any,
+    obj: str,
+    timestamp: Timestamp,
+    stream: bytes,
+    *,
+    chunk_bytes: int = 65536,
+    declared: bool = True,
+    expected_etag: str | None = None,
+) -> ObjectMetadata:
+    length = len(stream) - FOOTER_BYTES if declared else None
+    write = await engine.open_write(
+        DEV, PART, "AUTH_a", "c", obj, timestamp, content_length=length, checksum_footer=True
+    )
+    async with write:
+        for i in range(0, len(stream), chunk_bytes):
+            await write.write(stream[i : i + chunk_bytes])
+        return await write.commit("application/octet-stream", None, expected_etag)
+
+
+@pytest.mark.parametrize("size", [0, 1, BLOCK, INLINE, INLINE + 1, 5 * BLOCK + 7], ids=str)
+@pytest.mark.parametrize("chunk_bytes", [1, 47, 48, 49, 1025, 300_001])
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+@async_test
+async def test_a_footer_is_held_back_and_its_md5_stored(
+    h: Harness, size: int, chunk_bytes: int, declared: bool
+) -> None:
+    data = body_of(size, size)
+    stream = with_footer(data)
+    meta = await put_with_footer(
+        h.engine, "f", ts(1), stream, chunk_bytes=chunk_bytes, declared=declared
+    )
+    assert (meta.etag, meta.size_bytes) == (md5(data), size)
+    assert meta.body == ("inline" if size <= INLINE else "file")
+    assert len(meta.block_hashes) == -(-size // BLOCK)
+    assert get(h.engine, "f") == meta
+    assert await read_all(h.engine, meta) == data
+    assert h.temp_files() == []
+
+
+@async_test
+async def test_with_a_footer_the_md5_comes_from_it(h: Harness) -> None:
+    data = body_of(INLINE + 5)
+    meta = await put_with_footer(h.engine, "f", ts(1), with_footer(data, md5_hex="ab" * 16))
+    assert meta.etag == "ab" * 16  # the proxy's MD5 is trusted once the xxh3 vouches for the data
+
+
+@pytest.mark.parametrize("size", [100, INLINE + 100], ids=["inline", "file"])
+@pytest.mark.parametrize(
+    "damage", ["data", "xxh3", "malformed"], ids=["data-flipped", "xxh3-wrong", "malformed"]
+)
+@async_test
+async def test_a_footer_mismatch_stores_nothing(h: Harness, size: int, damage: str) -> None:
+    old = await put(h.engine, "f", ts(1), b"old body")
+    data = body_of(size)
+    stream = bytearray(with_footer(data))
+    if damage == "data":
+        stream[size // 2] ^= 0x01
+    elif damage == "xxh3":
+        stream = bytearray(with_footer(data, xxh3_hex="0" * 16))
+    else:
+        stream[-1:] = b"X"
+    with pytest.raises(ChecksumFooterMismatch):
+        await put_with_footer(h.engine, "f", ts(2), bytes(stream))
+    assert get(h.engine, "f") == old
+    assert h.data_files() == [] and h.temp_files() == []
+
+
+@pytest.mark.parametrize("size", [100, INLINE + 100], ids=["inline", "file"])
+@async_test
+async def test_a_footer_and_a_different_client_etag_store_nothing(h: Harness, size: int) -> None:
+    data = body_of(size)
+    with pytest.raises(EtagMismatch):
+        await put_with_footer(h.engine, "f", ts(1), with_footer(data), expected_etag="0" * 32)
+    with pytest.raises(ObjectNotFound):
+        get(h.engine, "f")
+    assert h.data_files() == [] and h.temp_files() == []
+    meta = await put_with_footer(
+        h.engine, "f", ts(2), with_footer(data), expected_etag=f'"{md5(data)}"'
+    )
+    assert meta.etag == md5(data)
+
+
+@pytest.mark.parametrize("length", [0, 1, FOOTER_BYTES - 1])
+@async_test
+async def test_a_stream_shorter_than_its_footer_stores_nothing(h: Harness, length: int) -> None:
+    with pytest.raises(ChecksumFooterMissing):
+        await put_with_footer(h.engine, "f", ts(1), b"0" * length, declared=False)
+    with pytest.raises(ObjectNotFound):
+        get(h.engine, "f")
+
+
+@pytest.mark.parametrize("extra", [-1, 1])
+@async_test
+async def test_a_footer_stream_of_the_wrong_length_is_a_size_mismatch(
+    h: Harness, extra: int
+) -> None:
+    data = body_of(INLINE + 10)
+    stream = with_footer(data)
+    write = await h.engine.open_write(
+        DEV, PART, "AUTH_a", "c", "f", ts(1), content_length=len(data) + extra, checksum_footer=True
+    )
+    with pytest.raises(SizeMismatch) as caught:
+        await write.write(stream)
+        await write.commit("text/plain")
+    assert caught.value.short == (extra > 0)
+    assert caught.value.received_bytes == len(data)
+    with pytest.raises(ObjectNotFound):
+        get(h.engine, "f")
+    assert h.data_files() == [] and h.temp_files() == []
 
 
 # -- timestamps: newest wins -----------------------------------------------------------------
@@ -723,7 +847,7 @@ def _enospc_under(directory: str, real: Callable[..., Any]) -> Callable[..., Any
     return failing
 
 
-@pytest.mark.parametrize("call", ["write", "fsync", "posix_fallocate"])
+@pytest.mark.parametrize("call", ["writev", "fsync", "posix_fallocate"])
 @async_test
 async def test_enospc_on_a_data_file_is_disk_full(
     h: Harness, call: str, monkeypatch: pytest.MonkeyPatch

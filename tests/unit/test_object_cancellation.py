@@ -24,6 +24,7 @@ from objectd.app_keys import FINISHING
 from objectd.engine import ObjectEngine
 from objectd.memory import MemoryObjectEngine
 from objectd.server import build_app
+from objectd.writer import FLUSH_BYTES
 from service.config import ClusterConfig, ObjectServerConfig
 from service.timestamp import Timestamp
 
@@ -110,7 +111,7 @@ def test_a_cancelled_body_write_never_leaves_its_fd_to_a_thread(tmp_path: Path) 
         try:
             write = await engine.open_write(DEV, PART, "a", "c", "o", ts(1), content_length=None)
             in_write, finish_write, wrote = threading.Event(), threading.Event(), threading.Event()
-            real_write = os.write
+            real_write = os.writev
             closed_while_writing = []
 
             def slow_write(fd: int, data: Any) -> int:
@@ -126,8 +127,8 @@ def test_a_cancelled_body_write_never_leaves_its_fd_to_a_thread(tmp_path: Path) 
                 return real_write(fd, data)
 
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(os, "write", slow_write)
-                task = asyncio.create_task(write.write(b"x" * (600 * 1024)))
+                patch.setattr(os, "writev", slow_write)
+                task = asyncio.create_task(write.write(b"x" * (FLUSH_BYTES + 1)))
                 assert await asyncio.to_thread(in_write.wait, 5)
                 task.cancel()
                 await asyncio.sleep(0.05)

@@ -13,17 +13,26 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import aiohttp
 import pytest
+import xxhash
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from proxy import backend
+from proxy import backend, streaming
 from proxy.config import ProxyConfig
-from proxy.context import TRANS_ID, Proxy, new_session
+from proxy.context import TRANS_ID, Proxy, open_pool
 from proxy.nodes import NodeErrors
 from proxy.object_get import find_object
 from proxy.server import new_trans_id
-from proxy.streaming import ClientDisconnected, put_replicas
+from proxy.streaming import (
+    FOOTER_BYTES,
+    FOOTER_HEADER,
+    FOOTER_KIND,
+    ClientDisconnected,
+    EtagMismatch,
+    put_replicas,
+)
 from ring.builder import RingBuilder
 from ring.device import Device
 from ring.ring import Ring
@@ -163,6 +172,7 @@ class FakeNode:
     timestamps: dict[str, str] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     aborted: int = 0
+    footers: int = 0  # PUTs that came with a checksum footer
     port: int = 0
     runner: web.AppRunner | None = None
 
@@ -226,9 +236,18 @@ class FakeNode:
         except BaseException:  # a cut connection: a read error, or the handler cancelled
             self.aborted += 1
             raise
+        etag = hashlib.md5(data).hexdigest()
+        if request.headers.get(FOOTER_HEADER) == FOOTER_KIND:  # the object server's side
+            self.footers += 1
+            data, footer = data[:-FOOTER_BYTES], bytes(data[-FOOTER_BYTES:])
+            etag = footer[:32].decode()
+            if footer[32:].decode() != xxhash.xxh3_64(data).hexdigest():
+                return web.Response(status=422, text="footer mismatch")
+        if request.headers.get("Etag", etag) != etag:
+            return web.Response(status=422)
         self.stored[request.path] = bytes(data)
         self.timestamps[request.path] = request.headers.get("X-Timestamp", "1.00000")
-        return web.Response(status=201, headers={"ETag": hashlib.md5(data).hexdigest()})
+        return web.Response(status=201, headers={"ETag": etag})
 
     async def start(self) -> None:
         app = web.Application()
@@ -280,14 +299,14 @@ def run(test: Callable[[Cluster], Awaitable[None]], **config: float) -> None:
         ring = Ring(builder.get_ring(), b"secret")
         settings = {"conn_timeout_s": 0.5, "node_timeout_s": 0.5, "post_quorum_timeout_s": 0.2}
         proxy_config = ProxyConfig(**{**settings, **config})  # type: ignore[arg-type]
-        async with new_session(proxy_config) as session:
+        async with open_pool(proxy_config) as pool:
             proxy = Proxy(
                 config=proxy_config,
                 cluster=ClusterConfig("secret"),
                 account_ring=ring,
                 container_ring=ring,
                 object_ring=ring,
-                session=session,
+                pool=pool,
                 errors=NodeErrors(10, 60.0),
                 tokens=None,  # type: ignore[arg-type]
             )
@@ -525,14 +544,15 @@ def test_x_newest_serves_the_newest_version() -> None:
 # -- the PUT fan-out -----------------------------------------------------------------------
 
 
-def body_source(data: bytes, piece: int = 65536) -> Callable[[], Awaitable[bytes]]:
+def body_source(data: bytes, piece: int = 65536) -> Callable[[], Awaitable[list[bytes]]]:
     offset = 0
 
-    async def read() -> bytes:
+    async def read() -> list[bytes]:
         nonlocal offset
+        await asyncio.sleep(0)  # as a read from the client's socket: the nodes get to run
         chunk = data[offset : offset + piece]
         offset += len(chunk)
-        return chunk
+        return [chunk] if chunk else []
 
     return read
 
@@ -541,7 +561,15 @@ async def ready() -> None:
     return None
 
 
-async def put(cluster: Cluster, data: bytes, *, length: int | None = -1, read=None, **extra: str):  # type: ignore[no-untyped-def]
+async def put(  # type: ignore[no-untyped-def]
+    cluster: Cluster,
+    data: bytes,
+    *,
+    length: int | None = -1,
+    read=None,
+    client_etag: str | None = None,
+    **extra: str,
+):
     return await put_replicas(
         cluster.proxy,
         cluster.ring,
@@ -551,6 +579,7 @@ async def put(cluster: Cluster, data: bytes, *, length: int | None = -1, read=No
         read or body_source(data),
         len(data) if length == -1 else length,
         ready,
+        client_etag=client_etag,
     )
 
 
@@ -569,6 +598,67 @@ def test_put_reaches_every_primary(size: int, chunked: bool) -> None:
         for node in cluster.primaries:
             assert list(node.stored.values()) == [data]
         assert cluster.handoff.requests == []
+
+    run(test)
+
+
+@pytest.mark.parametrize("footer", [True, False])
+@pytest.mark.parametrize("size", [1000, 1_000_000])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_the_checksum_footer_carries_the_proxys_md5_and_xxh3(
+    footer: bool, size: int, chunked: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With footers on, every replica's body ends with the MD5 and xxh3-64 of the data (the
+    fake node checks the xxh3 and stores what precedes the footer, under the footer's MD5);
+    off, bodies are the data alone and the nodes hash them."""
+    monkeypatch.setattr(streaming, "SEND_CHECKSUM_FOOTER", footer)
+    data = bytes(range(256)) * (size // 256) + b"f" * (size % 256)
+
+    async def test(cluster: Cluster) -> None:
+        responses = await put(cluster, data, length=None if chunked else len(data))
+        assert statuses(responses) == [201, 201, 201]
+        etag = hashlib.md5(data).hexdigest()
+        assert {r.headers["ETag"] for r in responses if r is not None} == {etag}
+        for node in cluster.primaries:
+            assert list(node.stored.values()) == [data]
+            assert node.footers == (1 if footer else 0)
+
+    run(test)
+
+
+@pytest.mark.parametrize("size", [1000, 1_000_000])
+def test_a_client_etag_that_does_not_match_stores_nothing(size: int) -> None:
+    """The proxy's own MD5 differs from the client's ETag: no replica gets the body's end
+    (each request is cut), and the client gets 422 (store_object turns the error into it)."""
+    data = b"e" * size
+
+    async def test(cluster: Cluster) -> None:
+        with pytest.raises(EtagMismatch):
+            await put(cluster, data, client_etag="0" * 32, Etag="0" * 32)
+        await asyncio.sleep(0.2)
+        for node in cluster.nodes.values():
+            assert node.stored == {}
+        good = hashlib.md5(data).hexdigest()
+        responses = await put(cluster, data, client_etag=f'"{good.upper()}"', Etag=good)
+        assert statuses(responses) == [201, 201, 201]
+
+    run(test)
+
+
+def test_a_footer_damaged_on_the_way_is_refused_by_the_nodes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The xxh3 checks the hop: a body changed between proxy and node is a 422, not stored."""
+    data = b"x" * 200_000
+    encode = streaming.FooterDigest.encode
+    monkeypatch.setattr(
+        streaming.FooterDigest, "encode", lambda self: encode(self)[:32] + b"0" * 16
+    )
+
+    async def test(cluster: Cluster) -> None:
+        responses = await put(cluster, data)
+        assert statuses(responses) == [422, 422, 422]
+        assert all(node.stored == {} for node in cluster.nodes.values())
 
     run(test)
 
@@ -629,7 +719,7 @@ def test_a_client_gone_mid_body_cuts_every_replica(chunked: bool) -> None:
     sent = body_source(data)
     calls = 0
 
-    async def read() -> bytes:
+    async def read() -> list[bytes]:
         nonlocal calls
         calls += 1
         if calls == 3:
@@ -723,7 +813,7 @@ async def get_through_proxy(cluster: Cluster, *, newest: bool = False) -> tuple[
     port = runner.addresses[0][1]
     try:
         async with (
-            new_session(cluster.proxy.config) as session,
+            aiohttp.ClientSession() as session,
             session.get(f"http://127.0.0.1:{port}/") as response,
         ):
             try:
