@@ -38,6 +38,7 @@ from .finishing import finish
 from .http_errors import Handler, error_middleware
 from .http_get import handle_get, handle_head
 from .http_write import handle_delete, handle_post, handle_put, send_continue
+from .replication_receiver import handle_ssync
 
 log = logging.getLogger("torus.objectd")
 READER_CHECK_INTERVAL_S = 60.0
@@ -138,6 +139,7 @@ HANDLERS: dict[str, Handler] = {
     "POST": handle_post,
     "DELETE": handle_delete,
     "REPLICATE": handle_replicate,
+    "SSYNC": handle_ssync,  # the replication push: objectd/replication_receiver.py
 }
 
 

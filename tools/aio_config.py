@@ -20,13 +20,15 @@ from typing import Any
 
 from service.config import ConfigError, load_toml
 from tools.aio_layout import (
+    DAEMON_INTERVALS_S,
     DEFAULT_IDENTITY_PORT,
     LOOPBACK,
     NODE_DAEMONS,
+    NODE_REPLICATORS,
     PROXY_WORKERS,
+    REPLICATOR_INTERVAL_S,
     SHUTDOWN_GRACE_S,
     STORAGE_SERVICES,
-    UPDATER_INTERVAL_S,
     DataDir,
 )
 
@@ -47,6 +49,9 @@ HEADER = """\
 #                                storage node N's devices directory, {root}/nodeN
 #   TORUS_OBJECT_UPDATER_DEVICES, TORUS_CONTAINER_UPDATER_DEVICES (and _MOUNT_CHECK=false)
 #                                the same for node N's daemons (torus serve object-updater)
+#   TORUS_OBJECT_REPLICATOR_DEVICES, _BIND_IP, _BIND_PORT (and _MOUNT_CHECK=false)
+#                                node N's object replicator: its devices, and the object
+#                                server's address, by which it finds its devices in the ring
 """
 
 
@@ -102,7 +107,15 @@ def new_config(
     for service in STORAGE_SERVICES:
         tables[service] = {**server, "mount_check": False}  # devices and bind_port: per node
     for daemon in NODE_DAEMONS:  # devices: per node
-        tables[daemon.replace("-", "_")] = {"mount_check": False, "interval_s": UPDATER_INTERVAL_S}
+        tables[daemon.replace("-", "_")] = {
+            "mount_check": False,
+            "interval_s": DAEMON_INTERVALS_S[daemon],
+        }
+    for daemon in NODE_REPLICATORS:  # devices, bind_ip and bind_port: per node
+        tables[daemon.replace("-", "_")] = {
+            "mount_check": False,
+            "interval_s": REPLICATOR_INTERVAL_S,
+        }
     return HEADER.format(config=data.config, root=data.root) + "\n" + render(tables)
 
 

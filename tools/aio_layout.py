@@ -28,9 +28,22 @@ PART_POWER = 10
 REPLICAS = 3.0
 MIN_PART_HOURS = 1  # as Swift's SAIO: a developer may rebalance again soon
 STORAGE_SERVICES = ("object", "container", "account")  # each also names its ring
-# The background daemons each storage node runs on its devices (`torus serve object-updater`).
-NODE_DAEMONS = ("object-updater", "container-updater")
+# The background daemons each storage node runs on its devices (`torus serve object-updater`),
+# and the pause between their passes.
+NODE_DAEMONS = ("object-updater", "container-updater", "object-auditor")
 UPDATER_INTERVAL_S = 15.0  # a developer's listings catch up within seconds (Swift: 300)
+AUDITOR_INTERVAL_S = 300.0  # a pass is throttled to 10 MB/s anyway; no need to start it often
+DAEMON_INTERVALS_S = {
+    "object-updater": UPDATER_INTERVAL_S,
+    "container-updater": UPDATER_INTERVAL_S,
+    "object-auditor": AUDITOR_INTERVAL_S,
+}
+# Each node's object replicator (`torus serve object-replicator`).  Apart from NODE_DAEMONS
+# because it needs one setting more: the node's object port, which is how it finds its own
+# devices in the object ring.
+NODE_REPLICATORS = ("object-replicator",)
+ALL_NODE_DAEMONS = (*NODE_DAEMONS, *NODE_REPLICATORS)
+REPLICATOR_INTERVAL_S = 30.0  # Swift's run_pause
 DEFAULT_PROXY_PORT = 8080
 DEFAULT_IDENTITY_PORT = 5000
 STORAGE_BASE_PORT = 6300

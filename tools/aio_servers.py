@@ -19,7 +19,13 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from tools.aio_layout import LOOPBACK, NODE_DAEMONS, STORAGE_SERVICES, DataDir
+from tools.aio_layout import (
+    ALL_NODE_DAEMONS,
+    LOOPBACK,
+    NODE_REPLICATORS,
+    STORAGE_SERVICES,
+    DataDir,
+)
 from tools.aio_pids import PidRecord, write_pid_file
 
 PROBE_TIMEOUT_S = 2.0
@@ -78,8 +84,8 @@ def cluster_specs(
 def daemon_specs(data: DataDir, nodes: Mapping[int, Mapping[str, int]]) -> list[ServerSpec]:
     """Each storage node's daemons, walking that node's devices (``object-updater-1``, ...)."""
     specs = []
-    for node in nodes:
-        for daemon in NODE_DAEMONS:
+    for node, ports in nodes.items():
+        for daemon in ALL_NODE_DAEMONS:
             table = daemon.replace("-", "_").upper()
             env = {
                 f"TORUS_{table}_DEVICES": str(data.node(node)),
@@ -87,6 +93,9 @@ def daemon_specs(data: DataDir, nodes: Mapping[int, Mapping[str, int]]) -> list[
                 # so that a data directory made before the daemons existed works too.
                 f"TORUS_{table}_MOUNT_CHECK": "false",
             }
+            if daemon in NODE_REPLICATORS:  # its devices in the ring: this node's object port
+                env[f"TORUS_{table}_BIND_IP"] = LOOPBACK
+                env[f"TORUS_{table}_BIND_PORT"] = str(ports["object"])
             specs.append(ServerSpec(f"{daemon}-{node}", daemon, None, env))
     return specs
 

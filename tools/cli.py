@@ -44,7 +44,7 @@ PASSTHROUGH: dict[str, Callable[[list[str]], int]] = {
 def _up(args: argparse.Namespace) -> int:
     from tools import up  # lazy: only `torus up` and `torus down` need it
 
-    return up.up(args.data, args.port, detach=args.detach)
+    return up.up(args.data, args.port, detach=args.detach, daemons=not args.no_daemons)
 
 
 def _down(args: argparse.Namespace) -> int:
@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
         "server of a new data directory too (what tests use)",
     )
     up.add_argument("--detach", action="store_true", help="return once the cluster is up")
+    up.add_argument(
+        "--no-daemons",
+        action="store_true",
+        help="servers only, no replicators, auditors or updaters (as swift-init main start)",
+    )
     up.set_defaults(func=_up)
 
     down = sub.add_parser("down", help="stop the all-in-one cluster")

@@ -43,6 +43,8 @@ SERVICES: dict[str, str] = {
 DAEMONS: dict[str, str] = {
     "object-updater": "replicator.object_updater:open_object_updater",
     "container-updater": "replicator.container_updater:open_container_updater",
+    "object-replicator": "replicator.object_replicator:open_object_replicator",
+    "object-auditor": "replicator.object_auditor:open_object_auditor",
 }
 EXIT_CONFIG = 2  # the configuration cannot be used: nothing was started
 EXIT_NOT_BUILT = 3  # the service's module does not exist yet

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.aio_layout import NODE_DAEMONS, STORAGE_SERVICES, DataDir
+from tools.aio_layout import ALL_NODE_DAEMONS, STORAGE_SERVICES, DataDir
 from tools.aio_pids import is_running, read_pid_file
 from tools.aio_servers import ServerSpec, answers
 
@@ -104,7 +104,7 @@ def processes(
         for node in nodes:
             for service in STORAGE_SERVICES:
                 found.append(ProcessStatus(f"{service}-{node}", service, node, None, 0))
-            for daemon in NODE_DAEMONS:
+            for daemon in ALL_NODE_DAEMONS:
                 found.append(ProcessStatus(f"{daemon}-{node}", daemon, node, None, None))
         for name in ("identity", "proxy"):
             found.append(ProcessStatus(name, name, None, None, 0))

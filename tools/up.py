@@ -1,11 +1,11 @@
 """`torus up` and `torus down`: the all-in-one cluster on 127.0.0.1 (docs/design/all-in-one.md).
 
 `up` makes the data directory's config and rings if they are absent, starts every server as
-its own process (tools/aio_servers.py), and each storage node's daemons (the updaters), waits
-until each server answers and the proxy's /healthcheck says 200, prints how to use the
-cluster, and then either returns (``--detach``) or stays in the foreground until Ctrl-C or
-SIGTERM, when it stops every server and daemon.  `down` stops what the pid
-files under DATA/run/ name: SIGTERM, a grace period, then SIGKILL.
+its own process (tools/aio_servers.py), and each storage node's daemons (the updaters, the
+object replicator), waits until each server answers and the proxy's /healthcheck says 200,
+prints how to use the cluster, and then either returns (``--detach``) or stays in the
+foreground until Ctrl-C or SIGTERM, when it stops every server and daemon.  `down` stops what
+the pid files under DATA/run/ name: SIGTERM, a grace period, then SIGKILL.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from typing import Any
 from service.config import ConfigError
 from tools import aio_config, aio_rings
 from tools.aio_layout import (
+    ALL_NODE_DAEMONS,
     DEFAULT_IDENTITY_PORT,
     LOOPBACK,
-    NODE_DAEMONS,
     STOP_GRACE_S,
     DataDir,
     device_name,
@@ -84,20 +84,23 @@ class _StopRequests:
                 signal.signal(signum, handler)
 
 
-def up(data_path: str | Path, port: int, *, detach: bool) -> int:
-    """`torus up`: the exit status."""
+def up(data_path: str | Path, port: int, *, detach: bool, daemons: bool = True) -> int:
+    """`torus up`: the exit status.  ``daemons`` False starts the servers only (as Swift's
+    ``swift-init main start``): what a like-for-like benchmark against a SAIO wants."""
     data = DataDir.at(data_path)
     try:
         _check_built()
         data.make()
         with _exclusive(data), _StopRequests().installed() as stop:
-            return _up_locked(data, port, detach=detach, stop=stop)
+            return _up_locked(data, port, detach=detach, daemons=daemons, stop=stop)
     except (UpError, ConfigError, aio_rings.LayoutError) as exc:
         print(f"torus up: {exc}", file=sys.stderr)
         return exc.status if isinstance(exc, UpError) else EXIT_FAILED
 
 
-def _up_locked(data: DataDir, port: int, *, detach: bool, stop: _StopRequests) -> int:
+def _up_locked(
+    data: DataDir, port: int, *, detach: bool, daemons: bool, stop: _StopRequests
+) -> int:
     running = _running(data)
     if running:
         raise UpError(
@@ -105,7 +108,7 @@ def _up_locked(data: DataDir, port: int, *, detach: bool, stop: _StopRequests) -
             f"{data.run}); stop it with: torus down --data {data.root}"
         )
     _clear_run_files(data)
-    specs, document = _prepare(data, port)
+    specs, document = _prepare(data, port, daemons=daemons)
     taken = [
         f"{spec.port} ({spec.name})"
         for spec in specs
@@ -154,7 +157,9 @@ def _exclusive(data: DataDir) -> Iterator[None]:
         yield
 
 
-def _prepare(data: DataDir, port: int) -> tuple[list[ServerSpec], dict[str, Any]]:
+def _prepare(
+    data: DataDir, port: int, *, daemons: bool = True
+) -> tuple[list[ServerSpec], dict[str, Any]]:
     """Write the config and rings if absent; every server and daemon to start (daemons last,
     so stopping in reverse order stops them first), and the parsed config.
 
@@ -179,7 +184,7 @@ def _prepare(data: DataDir, port: int) -> tuple[list[ServerSpec], dict[str, Any]
     ports = [spec.port for spec in specs if spec.port is not None]
     if len(set(ports)) != len(ports):
         raise UpError(f"two servers would share a port: {sorted(ports)}; see {data.config}")
-    return specs + daemon_specs(data, nodes), document
+    return specs + (daemon_specs(data, nodes) if daemons else []), document
 
 
 class _PortPicker:
@@ -329,7 +334,8 @@ def _summary(
         "users": users,
         "detached": detached,
         "servers": {spec.name: process(spec) for spec in specs if spec.port is not None},
-        # Background daemons (no port): object-updater-N, container-updater-N.
+        # Background daemons (no port): object-updater-N, container-updater-N,
+        # object-replicator-N.
         "daemons": {spec.name: process(spec) for spec in specs if spec.port is None},
     }
 
@@ -385,7 +391,7 @@ def down(data_path: str | Path, *, grace_s: float = STOP_GRACE_S) -> int:
         _wait_for_exit(foreground, grace_s)
     _clear_run_files(data)
     note = f" ({len(killed)} killed after {grace_s:g}s)" if killed else ""
-    daemons = sum(1 for name in running if name.rpartition("-")[0] in NODE_DAEMONS)
+    daemons = sum(1 for name in running if name.rpartition("-")[0] in ALL_NODE_DAEMONS)
     stopped = f"{len(running) - daemons} servers" + (f" and {daemons} daemons" if daemons else "")
     print(f"torus down: stopped {stopped} on {data.root}{note}", file=sys.stderr)
     return EXIT_OK

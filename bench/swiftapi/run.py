@@ -112,7 +112,9 @@ def start_torus(data: Path, port: int) -> System | None:
     if running(system.pid_dir):
         note(f"torus: cluster already running (pids in {system.pid_dir}); using it as it is")
         return system
-    cmd = [str(REPO / "torus"), "up", "--detach", "--data", str(data), "--port", str(port)]
+    # Servers only, as the SAIO runs them (its start.sh starts no replicators or auditors).
+    cmd = [str(REPO / "torus"), "up", "--detach", "--no-daemons", "--data", str(data)]
+    cmd += ["--port", str(port)]
     note("torus: " + " ".join(cmd))
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode == EXIT_NOT_BUILT:

@@ -70,8 +70,10 @@ def test_status_after_puts_and_an_updater_pass(aio_cluster: AioCluster) -> None:
     partitions = 0
     for node, info in report["nodes"].items():
         assert all(doc["up"] for doc in info["servers"].values()), info["servers"]
-        assert info["replication"] is None  # no replicator yet
-        for daemon in ("object-updater", "container-updater"):
+        replication = info["replication"]
+        assert replication is not None and replication["ok"], replication
+        assert replication["started_at"] >= started_at - 1
+        for daemon in ("object-updater", "container-updater", "object-auditor"):
             entry = info["daemons"][f"{daemon}-{node}"]
             last = entry["last_pass"]
             assert entry["running"] and last is not None and last["ok"], entry

@@ -16,7 +16,7 @@ import pytest
 from aio_cluster import running_cluster
 from swiftclient import client as swiftclient
 
-from tools.aio_layout import NODE_DAEMONS, NODES, UPDATER_INTERVAL_S
+from tools.aio_layout import ALL_NODE_DAEMONS, NODES, UPDATER_INTERVAL_S
 from tools.aio_pids import group_members
 
 WAIT_S = 3 * UPDATER_INTERVAL_S + 10  # a pass or two, on a busy two-core machine
@@ -29,7 +29,7 @@ def test_up_runs_the_updaters_that_bring_account_totals_up_to_date(tmp_path: Pat
         summary = json.loads((data / "run" / "cluster.json").read_text())
         daemons = summary["daemons"]
         assert sorted(daemons) == sorted(
-            f"{daemon}-{node}" for daemon in NODE_DAEMONS for node in range(1, NODES + 1)
+            f"{daemon}-{node}" for daemon in ALL_NODE_DAEMONS for node in range(1, NODES + 1)
         )
         assert all(group_members(info["pid"]) for info in daemons.values()), daemons
         assert all(info["port"] is None for info in daemons.values())

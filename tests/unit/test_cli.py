@@ -16,8 +16,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_up_and_down_hand_their_options_to_tools_up(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[object, ...]] = []
 
-    def fake_up(data: str, port: int, *, detach: bool) -> int:
-        calls.append(("up", data, port, detach))
+    def fake_up(data: str, port: int, *, detach: bool, daemons: bool) -> int:
+        calls.append(("up", data, port, detach, daemons))
         return 0
 
     def fake_down(data: str, *, grace_s: float) -> int:
@@ -28,11 +28,13 @@ def test_up_and_down_hand_their_options_to_tools_up(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr("tools.up.down", fake_down)
     assert cli.main(["up", "--data", "d", "--port", "0", "--detach"]) == 0
     assert cli.main(["up"]) == 0
+    assert cli.main(["up", "--no-daemons"]) == 0
     assert cli.main(["down", "--data", "d", "--grace", "3"]) == 0
     assert cli.main(["down"]) == 0
     assert calls == [
-        ("up", "d", 0, True),
-        ("up", "./data", 8080, False),
+        ("up", "d", 0, True, True),
+        ("up", "./data", 8080, False, True),
+        ("up", "./data", 8080, False, False),
         ("down", "d", 3.0),
         ("down", "./data", 15.0),
     ]
@@ -76,3 +78,18 @@ def test_passthrough_commands_get_every_argument_untouched(
     argv = ["ring", "object.builder", "add", "--region", "1", "--", "-h"]
     assert cli.main(argv) == 0
     assert seen == [argv[1:]]
+
+
+def test_up_without_daemons_plans_the_servers_only(tmp_path: Path) -> None:
+    from tools import up
+    from tools.aio_layout import ALL_NODE_DAEMONS, DataDir
+
+    data = DataDir.at(tmp_path / "data")
+    data.make()
+    with_daemons, _ = up._prepare(data, 0)
+    servers_only, _ = up._prepare(data, 0, daemons=False)
+    kinds = {spec.name.rpartition("-")[0] for spec in with_daemons}
+    assert set(ALL_NODE_DAEMONS) <= kinds
+    assert [spec.name for spec in servers_only] == [
+        spec.name for spec in with_daemons if spec.port is not None
+    ]
