@@ -2,8 +2,9 @@
 
 A body up to ``inline_max_bytes`` is kept in memory and stored in the ``bodies`` table in the
 same transaction as its index entry.  A larger one streams to ``<device>/tmp`` in batches of
-``FLUSH_BYTES``, each one writev(2) from a worker thread, so memory per PUT stays bounded and
-the thread hops are few (a hop costs more CPU than writing 256 KiB); at commit it is
+``FLUSH_BYTES``, each one written from a worker thread with O_DIRECT (objectd/direct_writes.py
+says why), so memory per PUT stays bounded and the thread hops are few (a hop costs more CPU
+than writing 256 KiB); at commit it is
 fsynced and closed, then — in the writer thread, holding LMDB's write lock, after the conflict
 check — renamed to ``<hash dir>/<timestamp>.data`` and the hash directory fsynced, and only
 then indexed.  A crash therefore never leaves an index entry without its data; it can leave a
@@ -31,6 +32,7 @@ from service.timestamp import Timestamp
 
 from . import index, layout, versions
 from .device import Device, fsync_dir, raise_if_no_space, remove_empty_dirs, unlink_quietly
+from .direct_writes import DirectFile, enable_direct
 from .finishing import finish, run_to_end
 from .metadata import ObjectMetadata
 from .upload import ObjectWrite
@@ -68,6 +70,7 @@ class LmdbObjectWrite(ObjectWrite):
         self._pending: list[bytes | memoryview] = []  # received, not yet written out
         self._pending_bytes = 0
         self._fd: int | None = None
+        self._file: DirectFile | None = None  # how the bytes reach _fd
         self._tmp_path: str | None = None
 
     async def start_file(self) -> None:
@@ -75,7 +78,8 @@ class LmdbObjectWrite(ObjectWrite):
         path = self._tmp_path = os.path.join(self._dev.tmp_dir, f"{uuid.uuid4().hex}.tmp")
 
         def create() -> None:  # sets _fd in the thread: a cancelled start_file can close it
-            self._fd = _create_temp(path, self.content_length)
+            self._fd = fd = _create_temp(path, self.content_length)
+            self._file = DirectFile(fd, direct=enable_direct(fd), write_buffered=_write_all)
 
         await self._file_io(create)
 
@@ -90,7 +94,8 @@ class LmdbObjectWrite(ObjectWrite):
     async def _flush(self) -> None:
         chunks, self._pending, self._pending_bytes = self._pending, [], 0
         if chunks:
-            await self._file_io(_write_all, self._fd, chunks)
+            assert self._file is not None
+            await self._file_io(self._file.write, chunks)
 
     async def _file_io(self, fn: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -107,7 +112,9 @@ class LmdbObjectWrite(ObjectWrite):
             if meta.body == "file":
                 hash_dir = self._hash_dir()
                 await self._flush()
-                fd, self._fd = self._fd, None
+                assert self._file is not None
+                await self._file_io(self._file.finish)
+                fd, self._fd, self._file = self._fd, None, None
                 identity = await self._file_io(_fsync_close, fd)
                 await self._file_io(self._dev.make_dirs_durable, hash_dir)
                 placement = _Placement(
@@ -165,6 +172,9 @@ class LmdbObjectWrite(ObjectWrite):
         return layout.hash_dir(self._dev.path, self._partition, self._name_hash)
 
     async def _discard(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.release()  # no thread uses it: _file_io runs each call to its end
         fd, self._fd = self._fd, None
         path, self._tmp_path = self._tmp_path, None
         self._pending, self._pending_bytes = [], 0
