@@ -20,13 +20,11 @@ from typing import Any
 
 from service.config import ConfigError, load_toml
 from tools.aio_layout import (
+    ALL_NODE_DAEMONS,
     DAEMON_INTERVALS_S,
     DEFAULT_IDENTITY_PORT,
     LOOPBACK,
-    NODE_DAEMONS,
-    NODE_REPLICATORS,
     PROXY_WORKERS,
-    REPLICATOR_INTERVAL_S,
     SHUTDOWN_GRACE_S,
     STORAGE_SERVICES,
     DataDir,
@@ -106,15 +104,10 @@ def new_config(
     }
     for service in STORAGE_SERVICES:
         tables[service] = {**server, "mount_check": False}  # devices and bind_port: per node
-    for daemon in NODE_DAEMONS:  # devices: per node
+    for daemon in ALL_NODE_DAEMONS:  # devices (and bind_ip, bind_port): per node
         tables[daemon.replace("-", "_")] = {
             "mount_check": False,
             "interval_s": DAEMON_INTERVALS_S[daemon],
-        }
-    for daemon in NODE_REPLICATORS:  # devices, bind_ip and bind_port: per node
-        tables[daemon.replace("-", "_")] = {
-            "mount_check": False,
-            "interval_s": REPLICATOR_INTERVAL_S,
         }
     return HEADER.format(config=data.config, root=data.root) + "\n" + render(tables)
 

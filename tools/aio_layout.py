@@ -33,17 +33,20 @@ STORAGE_SERVICES = ("object", "container", "account")  # each also names its rin
 NODE_DAEMONS = ("object-updater", "container-updater", "object-auditor")
 UPDATER_INTERVAL_S = 15.0  # a developer's listings catch up within seconds (Swift: 300)
 AUDITOR_INTERVAL_S = 300.0  # a pass is throttled to 10 MB/s anyway; no need to start it often
+REPLICATOR_INTERVAL_S = 30.0  # Swift's run_pause
+REAPER_INTERVAL_S = 60.0  # a developer's deleted account empties within a minute (Swift: 3600)
+# Daemons that find their own devices in a ring, by this node's port for that ring (Swift's
+# bind_ip/bind_port matching): the ring each reads.  Apart from NODE_DAEMONS because they need
+# that one setting more.
+NODE_RING_DAEMONS = {"object-replicator": "object", "account-reaper": "account"}
+ALL_NODE_DAEMONS = (*NODE_DAEMONS, *NODE_RING_DAEMONS)
 DAEMON_INTERVALS_S = {
     "object-updater": UPDATER_INTERVAL_S,
     "container-updater": UPDATER_INTERVAL_S,
     "object-auditor": AUDITOR_INTERVAL_S,
+    "object-replicator": REPLICATOR_INTERVAL_S,
+    "account-reaper": REAPER_INTERVAL_S,
 }
-# Each node's object replicator (`torus serve object-replicator`).  Apart from NODE_DAEMONS
-# because it needs one setting more: the node's object port, which is how it finds its own
-# devices in the object ring.
-NODE_REPLICATORS = ("object-replicator",)
-ALL_NODE_DAEMONS = (*NODE_DAEMONS, *NODE_REPLICATORS)
-REPLICATOR_INTERVAL_S = 30.0  # Swift's run_pause
 DEFAULT_PROXY_PORT = 8080
 DEFAULT_IDENTITY_PORT = 5000
 STORAGE_BASE_PORT = 6300

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from tools.aio_layout import (
     ALL_NODE_DAEMONS,
     LOOPBACK,
-    NODE_REPLICATORS,
+    NODE_RING_DAEMONS,
     STORAGE_SERVICES,
     DataDir,
 )
@@ -93,9 +93,9 @@ def daemon_specs(data: DataDir, nodes: Mapping[int, Mapping[str, int]]) -> list[
                 # so that a data directory made before the daemons existed works too.
                 f"TORUS_{table}_MOUNT_CHECK": "false",
             }
-            if daemon in NODE_REPLICATORS:  # its devices in the ring: this node's object port
+            if daemon in NODE_RING_DAEMONS:  # its devices in that ring: this node's port there
                 env[f"TORUS_{table}_BIND_IP"] = LOOPBACK
-                env[f"TORUS_{table}_BIND_PORT"] = str(ports["object"])
+                env[f"TORUS_{table}_BIND_PORT"] = str(ports[NODE_RING_DAEMONS[daemon]])
             specs.append(ServerSpec(f"{daemon}-{node}", daemon, None, env))
     return specs
 

@@ -45,6 +45,7 @@ DAEMONS: dict[str, str] = {
     "container-updater": "replicator.container_updater:open_container_updater",
     "object-replicator": "replicator.object_replicator:open_object_replicator",
     "object-auditor": "replicator.object_auditor:open_object_auditor",
+    "account-reaper": "replicator.account_reaper:open_account_reaper",
 }
 EXIT_CONFIG = 2  # the configuration cannot be used: nothing was started
 EXIT_NOT_BUILT = 3  # the service's module does not exist yet
