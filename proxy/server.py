@@ -12,8 +12,10 @@ The pipeline, in order:
    ``X-Trans-Id`` and ``X-Openstack-Request-Id`` on every response, logged on the access line;
    errors raised below become statuses here (a bug is a logged 500).
 2. Routes: ``/auth/v1.0`` and ``/auth/v1/<account>/auth`` (identity/v1.py, tempauth's v1 auth
-   on the proxy's port); then everything else through ``_dispatch``: ``/healthcheck`` (200
-   ``OK``), ``/info`` (proxy/discovery.py), ``/v1/<account>[/<container>[/<object>]]``.
+   on the proxy's port); ``/metrics``, which service/runner.py adds to every server (so, like
+   ``/healthcheck``, it never reaches ``_authenticate``; docs/design/metrics.md); then
+   everything else through ``_dispatch``: ``/healthcheck`` (200 ``OK``), ``/info``
+   (proxy/discovery.py), ``/v1/<account>[/<container>[/<object>]]``.
 3. ``_dispatch`` parses the path (proxy/paths.py: the raw path, so ``%2F`` stays part of an
    object's name), validates ``X-Auth-Token`` (or ``X-Storage-Token``) locally: a token that
    fails is a 401 at once, as tempauth's; no token leaves ``request[IDENTITY]`` None.  Then

@@ -11,6 +11,12 @@ arguments with ``functools.partial``.
 SIGTERM or SIGINT stops a worker gracefully: it stops accepting, gives in-flight requests
 ``shutdown_grace_s``, then runs the app's shutdown and cleanup hooks (``cleanup_ctx``).  The
 supervisor passes SIGTERM on to its workers and waits for them.
+
+Every server gets ``GET /metrics`` here (service/metrics_http.py; docs/design/metrics.md):
+the access logger, which aiohttp calls once per request with the status and duration anyway,
+counts each request, and the route is added after the app's own, which aiohttp's router still
+prefers to a catch-all (it tries the longest matching path prefix first).  The supervisor
+makes the directory where its workers' counters are shared, and removes it when it stops.
 """
 
 from __future__ import annotations
@@ -24,13 +30,24 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from time import perf_counter
 from typing import Any, TypeVar
 
 import uvloop
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from service.config import ServerConfig
+from service.config import ServerConfig, StorageServerConfig
+from service.metrics_http import (
+    SERVER_METRICS,
+    STARTED,
+    ServerMetrics,
+    metrics_handler,
+    stamp_start,
+)
+from service.metrics_requests import RequestMetrics
+from service.metrics_shm import make_directory, remove_directory
 
 C = TypeVar("C", bound=ServerConfig)
 AppFactory = Callable[[C], web.Application | Awaitable[web.Application]]
@@ -48,6 +65,9 @@ class AccessLogger(AbstractAccessLogger):
     Bytes sent are what went on the wire (status line and headers too): aiohttp counts them
     exactly for streamed and chunked answers alike, where a Content-Length may not exist.
 
+    It also counts the request in ``metrics`` (service/metrics_requests.py), even when access
+    lines are not logged: ``run_worker`` gives each worker a subclass bound to its own.
+
     Each line is a ``torus.access`` record whose last argument is the transaction id (the
     proxy's log filter replaces it), made by copying a template record rather than by
     ``Logger.info``: LogRecord's constructor, which works out a source file name nobody
@@ -56,8 +76,21 @@ class AccessLogger(AbstractAccessLogger):
 
     _template: dict[str, object] | None = None
     _template_pid = -1
+    metrics: RequestMetrics | None = None
+
+    @classmethod
+    def counting_into(cls, metrics: RequestMetrics) -> type[AccessLogger]:
+        """This class, counting every request in ``metrics`` (aiohttp makes the logger itself,
+        one per connection, from the class alone)."""
+        return type(cls.__name__, (cls,), {"metrics": metrics})
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if self.metrics is not None:
+            started = request.get(STARTED)  # stamp_start's: finer than aiohttp's ``time``
+            duration_s = time if started is None else perf_counter() - started
+            self.metrics.observe(request.method, response.status, duration_s)
+            if not self.logger.isEnabledFor(logging.INFO):
+                return
         args = (
             request.method,
             request.raw_path,
@@ -87,7 +120,8 @@ class AccessLogger(AbstractAccessLogger):
 
     @property
     def enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.INFO)
+        """Whether aiohttp calls ``log`` at all (asked once per connection)."""
+        return self.metrics is not None or self.logger.isEnabledFor(logging.INFO)
 
 
 class _LogFormatter(logging.Formatter):
@@ -132,7 +166,12 @@ def serve(app_factory: AppFactory[C], config: C) -> int:
         return _worker_main(app_factory, config)
     if config.bind_port == 0:
         raise ValueError("several workers need a fixed bind_port to share")
-    return _Supervisor(app_factory, config).run()
+    metrics_dir = make_directory(config.bind_port)
+    try:
+        return _Supervisor(app_factory, config, metrics_dir).run()
+    finally:
+        if metrics_dir is not None:
+            remove_directory(metrics_dir)
 
 
 async def run_worker(
@@ -140,17 +179,26 @@ async def run_worker(
     config: C,
     stop: asyncio.Event,
     on_ready: Callable[[list[Any]], None] | None = None,
+    metrics_dir: Path | None = None,
 ) -> None:
     """Build the app, serve it until ``stop`` is set, then shut down gracefully.
 
     ``on_ready`` gets the bound addresses once the port is open (tests bind port 0).
+    ``metrics_dir``: where the server's workers share their request counters (None: this
+    worker's own, as for a single-process server).
     """
     app = app_factory(config)
     if inspect.isawaitable(app):
         app = await app
+    devices = config.devices if isinstance(config, StorageServerConfig) else None
+    metrics = ServerMetrics(metrics_dir, devices)
+    app[SERVER_METRICS] = metrics
+    app.middlewares.insert(0, stamp_start)  # outermost: its stamp covers the others
+    # After the app's routes, yet preferred to a catch-all "/{path:.*}": see the docstring.
+    app.router.add_get("/metrics", metrics_handler)
     runner = web.AppRunner(
         app,
-        access_log_class=AccessLogger,
+        access_log_class=AccessLogger.counting_into(metrics.requests),
         access_log=logging.getLogger(ACCESS_LOGGER),
         shutdown_timeout=config.shutdown_grace_s,
     )
@@ -165,7 +213,7 @@ async def run_worker(
         await runner.cleanup()  # stop accepting, drain in-flight requests, run cleanup hooks
 
 
-def _worker_main(app_factory: AppFactory[C], config: C) -> int:
+def _worker_main(app_factory: AppFactory[C], config: C, metrics_dir: Path | None = None) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -174,7 +222,7 @@ def _worker_main(app_factory: AppFactory[C], config: C) -> int:
         # A supervisor forks with these signals blocked, so one sent before the handlers
         # above existed waits until now instead of being lost.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-        await run_worker(app_factory, config, stop)
+        await run_worker(app_factory, config, stop, metrics_dir=metrics_dir)
 
     uvloop.run(main())
     return 0
@@ -183,9 +231,10 @@ def _worker_main(app_factory: AppFactory[C], config: C) -> int:
 class _Supervisor:
     """The parent of several workers: starts them, restarts them, stops them."""
 
-    def __init__(self, app_factory: AppFactory[C], config: C) -> None:
+    def __init__(self, app_factory: AppFactory[C], config: C, metrics_dir: Path | None) -> None:
         self._app_factory = app_factory
         self._config = config
+        self._metrics_dir = metrics_dir
         self._context = multiprocessing.get_context("fork")
         self._workers: dict[int, tuple[multiprocessing.process.BaseProcess, float]] = {}
         self._stopping = False
@@ -211,7 +260,7 @@ class _Supervisor:
         try:
             process = self._context.Process(
                 target=_worker_main,
-                args=(self._app_factory, self._config),
+                args=(self._app_factory, self._config, self._metrics_dir),
                 name=f"worker-{slot}",
             )
             process.start()
