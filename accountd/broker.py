@@ -17,11 +17,13 @@ totals it changes commit together.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import lmdb
 
+from service.db_scope import drop_scope
 from service.listing import RowView
 from service.listing_tables import ListingTable, LmdbCursor
 from service.lmdb_devices import DEFAULT_MAP_SIZE_BYTES, DeviceEnvs
@@ -87,6 +89,7 @@ class _LmdbStore:
         self._totals = tables["totals"]
         self._live = ListingTable(tables["containers"])
         self._tombstones = ListingTable(tables["tombstones"])
+        self._tables = tables
 
     def get_info(self, aid: bytes) -> AccountInfo | None:
         record = self._txn.get(aid, db=self._records)
@@ -120,3 +123,34 @@ class _LmdbStore:
 
     def cursor(self, aid: bytes, view: RowView[ContainerRow, V]) -> LmdbCursor[V]:
         return self._live.cursor(self._txn, aid, view.from_stored)
+
+    def rows_after(self, aid: bytes, after: bytes | None, limit: int) -> list[ContainerRow]:
+        """Up to ``limit`` rows, live and deleted, named after ``after``, in name order."""
+        start = b"" if after is None else after + b"\x00"
+        found: list[tuple[bytes, ContainerRow]] = []
+        for table in (self._live, self._tombstones):
+            # The first ``limit`` of the union are among the first ``limit`` of each table.
+            found += itertools.islice(
+                table.cursor(self._txn, aid, decode_stored).ascending(start), limit
+            )
+        found.sort(key=lambda entry: entry[0])
+        return [row for _, row in found[:limit]]
+
+    def account_ids(self, after: bytes, limit: int) -> list[bytes]:
+        cursor = self._txn.cursor(db=self._records)
+        if not cursor.set_range(after):
+            return []
+        found: list[bytes] = []
+        for key in cursor.iternext(values=False):
+            if key == after:
+                continue
+            if len(found) >= limit:
+                break
+            found.append(key)
+        return found
+
+    def drop(self, aid: bytes) -> None:
+        self._txn.delete(aid, db=self._records)
+        self._txn.delete(aid, db=self._totals)
+        for name in ("containers", "tombstones"):
+            drop_scope(self._txn, self._tables[name], aid)

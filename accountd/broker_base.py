@@ -45,6 +45,7 @@ from service.timestamp import Timestamp
 from .errors import AccountConflict, AccountDeleted, AccountNotFound
 from .info import AccountInfo, Totals
 from .listing_views import ROWS
+from .replication_broker import AccountReplicaMixin
 from .rows import ContainerRow, check_row, merge
 
 T = TypeVar("T")
@@ -63,9 +64,13 @@ class AccountStore(Protocol):
         self, aid: bytes, name: bytes, old: ContainerRow | None, new: ContainerRow
     ) -> None: ...
     def cursor(self, aid: bytes, view: RowView[ContainerRow, V]) -> ScopeCursor[V]: ...
+    # replication (accountd/replication_broker.py): whole accounts, rows by name
+    def rows_after(self, aid: bytes, after: bytes | None, limit: int) -> list[ContainerRow]: ...
+    def account_ids(self, after: bytes, limit: int) -> list[bytes]: ...
+    def drop(self, aid: bytes) -> None: ...
 
 
-class AccountBrokerBase(ABC):
+class AccountBrokerBase(ABC, AccountReplicaMixin):
     def __init__(self, hash_secret: bytes) -> None:
         if not isinstance(hash_secret, bytes) or not hash_secret:
             raise ValueError("hash_secret must be non-empty bytes")
@@ -79,10 +84,10 @@ class AccountBrokerBase(ABC):
     @abstractmethod
     async def _write(self, device: str, write: Callable[[AccountStore], T]) -> T: ...
 
-    def close(self) -> None:  # noqa: B027 - only the LMDB broker holds anything
+    def close(self) -> None:  # not abstract: only the LMDB broker holds anything
         """Release what the broker holds; further calls are an error."""
 
-    async def prepare_device(self, device: str) -> None:  # noqa: B027 - the LMDB broker's
+    async def prepare_device(self, device: str) -> None:  # not abstract: the LMDB broker's
         """Open and check ``device`` off the event loop; errors are left to the next call."""
 
     async def run_read(self, read: Callable[[], T]) -> T:
@@ -239,6 +244,9 @@ class AccountBrokerBase(ABC):
                     self.listing_steps += cursor.steps
 
         return self._read(device, read)
+
+    def _merge_into(self, store: AccountStore, aid: bytes, rows: list[ContainerRow]) -> None:
+        _merge_rows(store, aid, [check_row(row) for row in rows])
 
     def _aid(self, account: str) -> bytes:
         encode_name(account, "account name")

@@ -101,3 +101,17 @@ class _MemoryStore:
 
     def cursor(self, aid: bytes, view: RowView[ContainerRow, V]) -> SortedCursor[V]:
         return self._live.get(aid, SortedRows()).cursor(view.from_row)
+
+    def rows_after(self, aid: bytes, after: bytes | None, limit: int) -> list[ContainerRow]:
+        live = self._live.get(aid, SortedRows())
+        dead = self._tombstones.get(aid, {})
+        names = sorted({*(n for n, _ in live.cursor().ascending(b"")), *dead})
+        chosen = [n for n in names if after is None or n > after][:limit]
+        return [row for n in chosen for row in (live.get(n) or dead[n],)]
+
+    def account_ids(self, after: bytes, limit: int) -> list[bytes]:
+        return sorted(aid for aid in self._infos if aid > after)[:limit]
+
+    def drop(self, aid: bytes) -> None:
+        for table in (self._infos, self._totals, self._live, self._tombstones):
+            table.pop(aid, None)

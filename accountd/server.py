@@ -4,7 +4,8 @@
 runs it in each worker (service/runner.py), so the broker — LMDB environments and writer
 threads — is opened after the fork, in a cleanup context, and closed when the app shuts down.
 
-One route takes every request: ``/<device>/<partition>/<account>`` for account verbs,
+One route takes every request: ``/<device>/<partition>/<account>`` for account verbs (REPLICATE
+among them, sent as a POST that names it: accountd/replication_http.py),
 ``.../<account>/<container>`` for container rows; handlers live in accountd/http_handlers.py,
 errors become statuses in accountd/http_errors.py, and every response echoes the request's
 X-Trans-Id.  The account server calls no other server, so it has no backend client.
@@ -19,6 +20,7 @@ from aiohttp import web
 from service.config import AccountServerConfig, ClusterConfig
 from service.db_app import PathHandler, broker_ctx, path_dispatcher
 from service.http_errors import echo_trans_id
+from service.methods import effective_method
 from service.names import BackendPath
 
 from . import http_handlers as h
@@ -26,10 +28,19 @@ from .app_keys import BROKER, CONFIG
 from .broker import AccountBroker
 from .broker_base import AccountBrokerBase
 from .http_errors import middleware
+from .replication_http import replicate
+
+
+async def _post_or_replicate(request: web.Request, path: BackendPath) -> web.StreamResponse:
+    """REPLICATE arrives as a POST that names it (service/methods.py)."""
+    if effective_method(request.method, request.headers) == "REPLICATE":
+        return await replicate(request, path)
+    return await h.post_account(request, path)
+
 
 ACCOUNT_HANDLERS: dict[str, PathHandler] = {
     "PUT": h.put_account,
-    "POST": h.post_account,
+    "POST": _post_or_replicate,
     "DELETE": h.delete_account,
     "HEAD": h.head_account,
     "GET": h.get_account,

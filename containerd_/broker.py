@@ -7,7 +7,9 @@
 - ``totals``: id → object count, bytes used and stats version, updated with every row change;
 - ``objects``: id | name → the live object row (``rows.py``), in byte order of the names;
 - ``tombstones``: the same for deleted rows, kept apart so listings never walk them;
-- ``async_pending``: account updates that failed (service/async_pending.py), for the updater.
+- ``async_pending``: account updates that failed (service/async_pending.py), for the updater;
+- ``changes``, ``change_index``, ``sync_points``, ``replica``: what replication resumes from
+  (containerd_/changes.py).
 
 Reads run in the caller's thread (a server runs a listing in a thread of its own,
 ``run_read``, and opens the device off the event loop first, ``prepare_device``); writes go
@@ -18,6 +20,7 @@ it changes and nothing else commit together.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -26,12 +29,14 @@ import lmdb
 
 from service import async_pending
 from service.async_pending import AsyncPending
+from service.db_scope import drop_scope
 from service.listing import RowView
 from service.listing_tables import ListingTable, LmdbCursor
 from service.lmdb_devices import DEFAULT_MAP_SIZE_BYTES, DeviceEnvs
 
 from . import rows
 from .broker_base import ContainerBrokerBase, ContainerStore
+from .changes import CHANGE_TABLES, ChangeLog
 from .info import (
     NO_TOTALS,
     ContainerInfo,
@@ -47,7 +52,7 @@ from .rows import ObjectRow
 T = TypeVar("T")
 V = TypeVar("V")
 PENDING = async_pending.TABLE.decode("ascii")
-TABLES = ("containers", "totals", "objects", "tombstones", PENDING)
+TABLES = ("containers", "totals", "objects", "tombstones", PENDING, *CHANGE_TABLES)
 
 
 class ContainerBroker(ContainerBrokerBase):
@@ -123,6 +128,8 @@ class _LmdbStore:
         self._totals = tables["totals"]
         self._objects = ListingTable(tables["objects"])
         self._tombstones = ListingTable(tables["tombstones"])
+        self._tables = tables
+        self.changes = ChangeLog(txn, tables)
 
     def get_info(self, cid: bytes) -> ContainerInfo | None:
         record = self._txn.get(cid, db=self._records)
@@ -153,6 +160,38 @@ class _LmdbStore:
         table.put(self._txn, cid, name, rows.encode(new))
         if old is not None and old.deleted != new.deleted:
             other.delete(self._txn, cid, name)
+        self.changes.note(cid, name)
 
     def cursor(self, cid: bytes, view: RowView[ObjectRow, V]) -> LmdbCursor[V]:
         return self._objects.cursor(self._txn, cid, view.from_stored)
+
+    def rows_after(self, cid: bytes, after: bytes | None, limit: int) -> list[ObjectRow]:
+        """Up to ``limit`` rows, live and deleted, named after ``after``, in name order."""
+        start = b"" if after is None else after + b"\x00"
+        found: list[tuple[bytes, ObjectRow]] = []
+        for table in (self._objects, self._tombstones):
+            # The first ``limit`` of the union are among the first ``limit`` of each table.
+            rows_of_table = table.cursor(self._txn, cid, decode_stored).ascending(start)
+            found += itertools.islice(rows_of_table, limit)
+        found.sort(key=lambda entry: entry[0])
+        return [row for _, row in found[:limit]]
+
+    def container_ids(self, after: bytes, limit: int) -> list[bytes]:
+        cursor = self._txn.cursor(db=self._records)
+        if not cursor.set_range(after):
+            return []
+        found: list[bytes] = []
+        for key in cursor.iternext(values=False):
+            if key == after:
+                continue
+            if len(found) >= limit:
+                break
+            found.append(key)
+        return found
+
+    def drop(self, cid: bytes) -> None:
+        self._txn.delete(cid, db=self._records)
+        self._txn.delete(cid, db=self._totals)
+        for name in ("objects", "tombstones"):
+            drop_scope(self._txn, self._tables[name], cid)
+        self.changes.drop(cid)

@@ -50,6 +50,7 @@ from service.timestamp import Timestamp
 from .errors import ContainerConflict, ContainerNotEmpty, ContainerNotFound
 from .info import NO_TOTALS, ContainerInfo, Totals
 from .listing_views import ROWS
+from .replication_broker import ChangeView, ContainerReplicaMixin
 from .rows import ObjectRow, check_row, merge, stats_key
 
 T = TypeVar("T")
@@ -67,8 +68,15 @@ class ContainerStore(Protocol):
     def put_row(self, cid: bytes, name: bytes, old: ObjectRow | None, new: ObjectRow) -> None: ...
     def cursor(self, cid: bytes, view: RowView[ObjectRow, V]) -> ScopeCursor[V]: ...
 
+    # replication (containerd_/replication_broker.py): the change log, and whole containers
+    changes: ChangeView
 
-class ContainerBrokerBase(ABC):
+    def rows_after(self, cid: bytes, after: bytes | None, limit: int) -> list[ObjectRow]: ...
+    def container_ids(self, after: bytes, limit: int) -> list[bytes]: ...
+    def drop(self, cid: bytes) -> None: ...
+
+
+class ContainerBrokerBase(ABC, ContainerReplicaMixin):
     def __init__(self, hash_secret: bytes) -> None:
         if not isinstance(hash_secret, bytes) or not hash_secret:
             raise ValueError("hash_secret must be non-empty bytes")
@@ -82,10 +90,10 @@ class ContainerBrokerBase(ABC):
     @abstractmethod
     async def _write(self, device: str, write: Callable[[ContainerStore], T]) -> T: ...
 
-    def close(self) -> None:  # noqa: B027 - only the LMDB broker holds anything
+    def close(self) -> None:  # not abstract: only the LMDB broker holds anything
         """Release what the broker holds; further calls are an error."""
 
-    async def prepare_device(self, device: str) -> None:  # noqa: B027 - the LMDB broker's
+    async def prepare_device(self, device: str) -> None:  # not abstract: the LMDB broker's
         """Open and check ``device`` off the event loop; errors are left to the next call."""
 
     async def run_read(self, read: Callable[[], T]) -> T:
@@ -270,6 +278,11 @@ class ContainerBrokerBase(ABC):
                     self.listing_steps += cursor.steps
 
         return self._read(device, read)
+
+    def _merge_into(
+        self, store: ContainerStore, cid: bytes, account: str, container: str, rows: list[ObjectRow]
+    ) -> None:
+        _merge_rows(store, cid, account, container, rows)
 
     def _cid(self, account: str, container: str) -> bytes:
         for what, name in (("account", account), ("container", container)):

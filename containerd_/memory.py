@@ -8,6 +8,7 @@ Tests take a device away with ``offline_devices`` (DeviceUnavailable) or fill it
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections.abc import Callable
 from dataclasses import replace
@@ -93,6 +94,7 @@ class _MemoryStore:
         self._totals: dict[bytes, Totals] = {}
         self._objects: dict[bytes, SortedRows[ObjectRow]] = {}
         self._tombstones: dict[bytes, dict[bytes, ObjectRow]] = {}
+        self.changes = _MemoryChangeLog()
 
     def get_info(self, cid: bytes) -> ContainerInfo | None:
         info = self._infos.get(cid)
@@ -131,6 +133,59 @@ class _MemoryStore:
         else:
             live.put(name, new)
             dead.pop(name, None)
+        self.changes.note(cid, name)
 
     def cursor(self, cid: bytes, view: RowView[ObjectRow, V]) -> SortedCursor[V]:
         return self._objects.get(cid, SortedRows()).cursor(view.from_row)
+
+    def rows_after(self, cid: bytes, after: bytes | None, limit: int) -> list[ObjectRow]:
+        live = self._objects.get(cid, SortedRows())
+        dead = self._tombstones.get(cid, {})
+        names = sorted({*(n for n, _ in live.cursor().ascending(b"")), *dead})
+        chosen = [n for n in names if after is None or n > after][:limit]
+        return [row for n in chosen for row in (live.get(n) or dead[n],)]
+
+    def container_ids(self, after: bytes, limit: int) -> list[bytes]:
+        return sorted(cid for cid in self._infos if cid > after)[:limit]
+
+    def drop(self, cid: bytes) -> None:
+        for table in (self._infos, self._totals, self._objects, self._tombstones):
+            table.pop(cid, None)  # type: ignore[attr-defined]
+        self.changes.drop(cid)
+
+
+class _MemoryChangeLog:
+    """containerd_/changes.py's ``ChangeLog`` in dicts."""
+
+    def __init__(self) -> None:
+        self._seq = 0
+        self._changes: dict[bytes, dict[bytes, int]] = {}  # cid → name → its newest seq
+        self._sync: dict[tuple[bytes, bytes], int] = {}
+        self._id: bytes | None = None
+
+    def note(self, cid: bytes, name: bytes) -> None:
+        self._seq += 1
+        self._changes.setdefault(cid, {})[name] = self._seq
+
+    def last(self, cid: bytes) -> int:
+        return max(self._changes.get(cid, {}).values(), default=0)
+
+    def since(self, cid: bytes, after: int, limit: int) -> list[tuple[int, bytes]]:
+        found = sorted((s, n) for n, s in self._changes.get(cid, {}).items() if s > after)
+        return found[:limit]
+
+    def replica_id(self, *, create: bool) -> bytes | None:
+        if self._id is None and create:
+            self._id = os.urandom(16)
+        return self._id
+
+    def get_sync_point(self, cid: bytes, sender: bytes) -> int | None:
+        return self._sync.get((cid, sender))
+
+    def put_sync_point(self, cid: bytes, sender: bytes, seq: int) -> None:
+        self._sync[(cid, sender)] = seq
+
+    def drop(self, cid: bytes) -> None:
+        self._changes.pop(cid, None)
+        for key in [key for key in self._sync if key[0] == cid]:
+            del self._sync[key]

@@ -5,7 +5,8 @@ runs it in each worker (service/runner.py), so the broker — LMDB environments 
 threads — is opened after the fork, in a cleanup context, and closed when the app shuts down.
 
 One route takes every request: ``/<device>/<partition>/<account>/<container>`` for container
-verbs, ``.../<container>/<object>`` (the object may hold '/') for object rows; handlers live in
+verbs (REPLICATE among them, sent as a POST that names it: containerd_/replication_http.py),
+``.../<container>/<object>`` (the object may hold '/') for object rows; handlers live in
 containerd_/http_handlers.py, errors become statuses in containerd_/http_errors.py, and every
 response echoes the request's X-Trans-Id.
 """
@@ -21,6 +22,7 @@ from service.backend_client import backend_client_ctx
 from service.config import ClusterConfig, ContainerServerConfig
 from service.db_app import PathHandler, broker_ctx, path_dispatcher
 from service.http_errors import echo_trans_id
+from service.methods import effective_method
 from service.names import BackendPath
 
 from . import http_handlers as h
@@ -28,10 +30,19 @@ from .app_keys import BROKER, CONFIG, RNG
 from .broker import ContainerBroker
 from .broker_base import ContainerBrokerBase
 from .http_errors import middleware
+from .replication_http import replicate
+
+
+async def _post_or_replicate(request: web.Request, path: BackendPath) -> web.StreamResponse:
+    """REPLICATE arrives as a POST that names it (service/methods.py)."""
+    if effective_method(request.method, request.headers) == "REPLICATE":
+        return await replicate(request, path)
+    return await h.post_container(request, path)
+
 
 CONTAINER_HANDLERS: dict[str, PathHandler] = {
     "PUT": h.put_container,
-    "POST": h.post_container,
+    "POST": _post_or_replicate,
     "DELETE": h.delete_container,
     "HEAD": h.head_container,
     "GET": h.get_container,

@@ -1,5 +1,8 @@
 """PUT, POST and DELETE of one object: checks, the engine call, then the container update.
 
+A PUT or POST with an X-Delete-At also records the object in the expirer's queue (the
+container servers the proxy names in X-Delete-At-*), after the listing row, the same way.
+
 A PUT body streams chunk by chunk into the engine's ObjectWrite, never whole in memory, and
 is answered 201 only after the commit (data and index durable) and the container update
 (sent, or saved as an async_pending).  Errors are raised, and mapped to statuses in
@@ -47,6 +50,7 @@ async def handle_put(request: web.Request) -> web.Response:
     delete_at = http_headers.delete_at(headers, timestamp)
     stored = http_headers.stored_headers(headers)
     targets = container_update.parse_targets(headers)
+    queue = container_update.parse_queue_targets(headers) if delete_at is not None else None
     _check_if_none_match(request, path)
     write = await engine.open_write(
         *_names(path), timestamp, content_length=content_length, checksum_footer=footer
@@ -54,9 +58,7 @@ async def handle_put(request: web.Request) -> web.Response:
 
     async def commit_and_update() -> ObjectMetadata:
         meta = await write.commit(content_type, stored, headers.get("ETag"), delete_at=delete_at)
-        if targets is not None:
-            update_headers = container_update.put_headers(meta, headers.get("X-Trans-Id"))
-            await _update_containers(request, path, targets, "PUT", update_headers, timestamp)
+        await _row_and_queue(request, path, meta, targets, queue, delete_at, timestamp)
         return meta
 
     async with write:  # aborts (nothing stored) unless committed
@@ -74,15 +76,14 @@ async def handle_post(request: web.Request) -> web.Response:
     content_type = http_headers.post_content_type(headers)
     stored = http_headers.stored_headers(headers)
     targets = container_update.parse_targets(headers)
+    queue = container_update.parse_queue_targets(headers) if delete_at is not None else None
 
     async def post_and_update() -> ObjectMetadata:
         meta = await engine.post(
             *_names(path), timestamp, content_type, stored, delete_at=delete_at
         )
-        if targets is not None:
-            # Swift sends the row again after a POST: its content type may have changed.
-            update_headers = container_update.put_headers(meta, headers.get("X-Trans-Id"))
-            await _update_containers(request, path, targets, "PUT", update_headers, timestamp)
+        # Swift sends the row again after a POST: its content type may have changed.
+        await _row_and_queue(request, path, meta, targets, queue, delete_at, timestamp)
         return meta
 
     meta = await _to_the_end(request, post_and_update())
@@ -224,6 +225,57 @@ async def _update_containers(
 ) -> None:
     app = request.app
     update = container_update.Update(op, path, headers, timestamp)
+    timeout_s = app[CONFIG].container_update_timeout_s
+    await container_update.send(
+        app[BACKEND_CLIENT], app[ENGINE], app[RNG], targets, update, timeout_s
+    )
+
+
+async def _row_and_queue(
+    request: web.Request,
+    path: BackendPath,
+    meta: ObjectMetadata,
+    targets: container_update.UpdateTargets | None,
+    queue: tuple[str, container_update.UpdateTargets] | None,
+    delete_at: int | None,
+    timestamp: Timestamp,
+) -> None:
+    """The listing row of a PUT or POST and, with an X-Delete-At, its expirer queue row: at
+    once when there are both (they go to different containers, so neither waits for the
+    other's fsync)."""
+    row = None
+    if targets is not None:
+        update_headers = container_update.put_headers(meta, request.headers.get("X-Trans-Id"))
+        row = _update_containers(request, path, targets, "PUT", update_headers, timestamp)
+    if queue is None or delete_at is None:
+        if row is not None:
+            await row
+        return
+    expirer = _queue_for_expirer(request, path, queue, delete_at, timestamp)
+    if row is None:
+        await expirer
+        return
+    async with asyncio.TaskGroup() as group:
+        group.create_task(row)
+        group.create_task(expirer)
+
+
+async def _queue_for_expirer(
+    request: web.Request,
+    path: BackendPath,
+    queue: tuple[str, container_update.UpdateTargets],
+    delete_at: int,
+    timestamp: Timestamp,
+) -> None:
+    """Record an object with an X-Delete-At in the expirer's queue (or an async_pending).
+
+    A record an overwrite or a DELETE made stale stays: the expirer's DELETE carries
+    ``X-If-Delete-At`` and drops the record when the object no longer matches it.
+    """
+    container, targets = queue
+    app = request.app
+    queue_headers = container_update.queue_headers(timestamp, request.headers.get("X-Trans-Id"))
+    update = container_update.queue_update(path, container, delete_at, queue_headers, timestamp)
     timeout_s = app[CONFIG].container_update_timeout_s
     await container_update.send(
         app[BACKEND_CLIENT], app[ENGINE], app[RNG], targets, update, timeout_s

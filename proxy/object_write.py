@@ -2,7 +2,10 @@
 
 Every write carries the proxy's one X-Timestamp for the request, and names the container
 replicas the object servers tell about the change (``X-Container-Host/-Partition/-Device``;
-Swift's spread: container replica ``j`` goes with object replica ``j mod n``).  A write to a
+Swift's spread: container replica ``j`` goes with object replica ``j mod n``).  A write with an
+X-Delete-At also names, spread the same way, the replicas of its expirer queue container
+(``X-Delete-At-Container/-Host/-Partition/-Device``: service/update_targets.py), where each
+object server records the object for the expirer.  A write to a
 container that does not exist is a 404, as Swift answers (503 if no container replica
 answered).  POST and DELETE go to every replica at once; the quorum's answer is the client's
 (``backend.quorum_request``).
@@ -16,6 +19,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from ring.device import Device
+from service.update_targets import EXPIRING_ACCOUNT, expiring_container
 
 from . import authz, constraints, infocache
 from .backend import backend_headers, quorum_request, request_timestamp
@@ -46,14 +50,57 @@ def container_update_headers(
         ip = f"[{node.ip}]" if ":" in node.ip else node.ip
         hosts[j % replicas].append(f"{ip}:{node.port}")
         devices[j % replicas].append(node.device)
+    queue = _queue_targets(proxy, base, replicas)
     out = []
     for i in range(replicas):
         headers = dict(base)
+        for name in _DELETE_AT_TARGET_HEADERS:  # only the proxy names them, never a client
+            headers.pop(name, None)
         if hosts[i]:
             headers["X-Container-Host"] = ",".join(hosts[i])
             headers["X-Container-Device"] = ",".join(devices[i])
             headers["X-Container-Partition"] = str(cpart)
+        if queue is not None and queue[i] is not None:
+            headers.update(queue[i])
         out.append(headers)
+    return out
+
+
+_DELETE_AT_TARGET_HEADERS = (
+    "X-Delete-At-Container",
+    "X-Delete-At-Host",
+    "X-Delete-At-Device",
+    "X-Delete-At-Partition",
+)
+
+
+def _queue_targets(
+    proxy: Proxy, base: dict[str, str], replicas: int
+) -> list[dict[str, str] | None] | None:
+    """Per object replica, the X-Delete-At-* headers naming its share of the queue
+    container's replicas (Swift's spread, as for the container); None without X-Delete-At."""
+    text = base.get("X-Delete-At")
+    if text is None or not text.isascii() or not text.isdigit():
+        return None  # PUT and POST checked it (delete_at_header); a DELETE's means nothing
+    container = expiring_container(int(text))
+    qpart, qnodes = proxy.container_ring.get_nodes(EXPIRING_ACCOUNT, container)
+    shares: list[list[Device]] = [[] for _ in range(replicas)]
+    for j, node in enumerate(qnodes):
+        shares[j % replicas].append(node)
+    out: list[dict[str, str] | None] = []
+    for share in shares:
+        if not share:
+            out.append(None)
+            continue
+        hosts = [f"[{n.ip}]:{n.port}" if ":" in n.ip else f"{n.ip}:{n.port}" for n in share]
+        out.append(
+            {
+                "X-Delete-At-Container": container,
+                "X-Delete-At-Host": ",".join(hosts),
+                "X-Delete-At-Device": ",".join(n.device for n in share),
+                "X-Delete-At-Partition": str(qpart),
+            }
+        )
     return out
 
 

@@ -52,3 +52,50 @@ def _host_port(host: str) -> tuple[str, int]:
     if not colon or not ip or not port.isascii() or not port.isdigit() or int(port) > 65535:
         raise BadRequest(f"Invalid host {host!r}")
     return ip.strip("[]"), int(port)  # "[::1]:6202" → "::1": the client brackets it again
+
+
+# -- the expirer's queue: where an object with an X-Delete-At is recorded -------------------
+#
+# Swift's layout: a hidden account, one container per time bucket (the delete-at time rounded
+# down to a day), one row per object named ``<delete_at: 10 digits>-<account>/<container>/
+# <object>``, so a bucket's rows list in delete-at order.  The proxy places the bucket in the
+# container ring (``X-Delete-At-Container/-Host/-Device/-Partition``); the object server sends
+# the row there (objectd/container_update.py); the expirer lists due buckets
+# (replicator/object_expirer*.py).  One module knows the names, so the three cannot disagree.
+
+EXPIRING_ACCOUNT = ".expiring_objects"  # a leading dot: no client reaches it (proxy/authz.py)
+EXPIRING_DIVISOR_S = 86400  # Swift's expiring_objects_container_divisor: a bucket a day
+DELETE_AT_DIGITS = 10  # X-Delete-At is at most 9,999,999,999 (objectd/http_headers.py)
+
+
+def expiring_container(delete_at: int) -> str:
+    """The queue container (the bucket) an object deleted at ``delete_at`` is recorded in."""
+    return str(delete_at - delete_at % EXPIRING_DIVISOR_S)
+
+
+def expiring_object(delete_at: int, account: str, container: str, obj: str) -> str:
+    """The queue row's name for an object."""
+    return f"{delete_at:0{DELETE_AT_DIGITS}d}-{account}/{container}/{obj}"
+
+
+def parse_expiring_object(name: str) -> tuple[int, str, str, str]:
+    """``(delete_at, account, container, object)`` of a queue row (ValueError if malformed)."""
+    at, dash, rest = name.partition("-")
+    account, _, rest = rest.partition("/")
+    container, slash, obj = rest.partition("/")
+    if not dash or not at.isascii() or not at.isdigit() or not account or not container:
+        raise ValueError(f"not an expirer queue row: {name!r}")
+    if not slash or not obj:
+        raise ValueError(f"not an expirer queue row: {name!r}")
+    return int(at), account, container, obj
+
+
+def parse_delete_at_targets(headers: Mapping[str, str]) -> tuple[str, UpdateTargets] | None:
+    """The queue container and its replicas named by ``X-Delete-At-*``, or None."""
+    targets = parse_update_targets(headers, "Delete-At")
+    if targets is None:
+        return None
+    container = headers.get("X-Delete-At-Container", "").strip()
+    if not container.isascii() or not container.isdigit():
+        raise BadRequest(f"Invalid X-Delete-At-Container: {container!r}")
+    return container, targets

@@ -35,16 +35,26 @@ UPDATER_INTERVAL_S = 15.0  # a developer's listings catch up within seconds (Swi
 AUDITOR_INTERVAL_S = 300.0  # a pass is throttled to 10 MB/s anyway; no need to start it often
 REPLICATOR_INTERVAL_S = 30.0  # Swift's run_pause
 REAPER_INTERVAL_S = 60.0  # a developer's deleted account empties within a minute (Swift: 3600)
+EXPIRER_INTERVAL_S = 15.0  # an expired object leaves listings within seconds (Swift: 300)
 # Daemons that find their own devices in a ring, by this node's port for that ring (Swift's
 # bind_ip/bind_port matching): the ring each reads.  Apart from NODE_DAEMONS because they need
 # that one setting more.
-NODE_RING_DAEMONS = {"object-replicator": "object", "account-reaper": "account"}
+NODE_RING_DAEMONS = {
+    "object-replicator": "object",
+    "container-replicator": "container",
+    "account-replicator": "account",
+    "object-expirer": "container",  # its queue lives in the container servers
+    "account-reaper": "account",
+}
 ALL_NODE_DAEMONS = (*NODE_DAEMONS, *NODE_RING_DAEMONS)
 DAEMON_INTERVALS_S = {
     "object-updater": UPDATER_INTERVAL_S,
     "container-updater": UPDATER_INTERVAL_S,
     "object-auditor": AUDITOR_INTERVAL_S,
     "object-replicator": REPLICATOR_INTERVAL_S,
+    "container-replicator": REPLICATOR_INTERVAL_S,
+    "account-replicator": REPLICATOR_INTERVAL_S,
+    "object-expirer": EXPIRER_INTERVAL_S,
     "account-reaper": REAPER_INTERVAL_S,
 }
 DEFAULT_PROXY_PORT = 8080

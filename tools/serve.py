@@ -46,6 +46,9 @@ DAEMONS: dict[str, str] = {
     "object-replicator": "replicator.object_replicator:open_object_replicator",
     "object-auditor": "replicator.object_auditor:open_object_auditor",
     "account-reaper": "replicator.account_reaper:open_account_reaper",
+    "container-replicator": "replicator.container_replicator:open_container_replicator",
+    "account-replicator": "replicator.account_replicator:open_account_replicator",
+    "object-expirer": "replicator.object_expirer:open_object_expirer",
 }
 EXIT_CONFIG = 2  # the configuration cannot be used: nothing was started
 EXIT_NOT_BUILT = 3  # the service's module does not exist yet

@@ -1,0 +1,33 @@
+"""``[container_replicator]``: the container replicator's typed config (defaults Swift's,
+where Swift has one).
+
+As the object replicator does (replicator/object_replicator_config.py), it finds its devices in
+the container ring: those at this node's ``bind_ip`` and ``bind_port`` (the container server's
+port, as Swift's container-replicator reads the container server's ``bind_port``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import DaemonConfig
+
+
+@dataclass(frozen=True)
+class ContainerReplicatorConfig(DaemonConfig):
+    interval_s: float = 30.0  # Swift's db replicators' run_pause / interval
+    bind_ip: str = "0.0.0.0"
+    bind_port: int = 6201
+    concurrency: int = 8  # containers replicated at once (Swift's concurrency)
+    containers_per_s: float = 50.0  # containers visited per second; 0: no limit
+    rows_per_s: float = 0.0  # rows pushed per second; 0: no limit
+    page_rows: int = 1000  # rows per REPLICATE merge request (Swift's per_diff)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.containers_per_s < 0 or self.rows_per_s < 0:
+            raise ValueError("containers_per_s and rows_per_s must be >= 0")
+        if not 1 <= self.bind_port <= 65535:
+            raise ValueError("bind_port must be a TCP port")
+        if not 1 <= self.page_rows <= 10_000:
+            raise ValueError("page_rows must be in 1..10000")

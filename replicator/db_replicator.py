@@ -1,0 +1,211 @@
+"""The pass the container and account replicators share: Swift's db_replicator walk.
+
+Per local device (one that holds the kind's LMDB file), per database (a container, an
+account) in id order, ``per_s`` at most, ``concurrency`` at once: the database's partition
+is its id's top ``part_power`` bits (the id is its placement digest); this device is one of
+the partition's primaries if the ring names it at ``bind_ip``/``bind_port``.
+
+- **A primary's database** is pushed to each other primary (replicator/db_replication.py).
+  Rows only the other side holds are its replicator's to push, as in Swift: a round of every
+  node's replicator converges.
+- **A handoff's database** (not a primary here: a write that landed while a primary was down,
+  or a partition a rebalance moved away) is pushed to every primary, and dropped here once
+  all took everything, only if unchanged since it was read.
+
+What differs per kind (how ids are listed, what a source and a peer are, how a database is
+dropped) is a ``Databases`` (replicator/container_replicator.py, account_replicator.py).
+Cancellation is safe at any await: a receiver commits each page with the point it reaches,
+and a handoff's database is dropped only after every primary acknowledged all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ring.device import Device as RingDevice
+from ring.ring import Ring
+
+from . import db_replication
+from .config import DaemonConfig
+from .daemon import Daemon
+from .devices import local_devices
+from .object_replication_local import is_local_device, local_ips
+from .rings import RingFile
+from .throttle import Throttle
+
+SCAN_PAGE = 1000  # database ids read per read transaction
+HASH_BITS = 128
+
+
+class ReplicatorConfig(Protocol):
+    """What the pass reads of a db replicator's config (a ``DaemonConfig`` with these)."""
+
+    bind_ip: str
+    bind_port: int
+    page_rows: int
+
+
+class Databases(Protocol):
+    """One kind of database on this node's devices, as the pass needs it."""
+
+    db_file: str  # the device's LMDB file: a device without it is skipped
+
+    async def sender(self, device: str) -> str:
+        """This device's replica id, hex (opens the device first)."""
+
+    def ids(self, device: str, after: bytes, limit: int) -> list[bytes]: ...
+
+    def snapshot(self, device: str, db_id: bytes) -> tuple[Any, int] | None:
+        """(the database's info, its newest change) to push from; None if gone."""
+
+    def source(self, device: str, db_id: bytes) -> db_replication.Source: ...
+
+    def peer(self, node: RingDevice, partition: int, info: Any) -> db_replication.Peer: ...
+
+    async def drop(self, device: str, db_id: bytes, seen: tuple[Any, int]) -> bool:
+        """Remove a handoff's database if still as ``seen``; whether it was removed."""
+
+
+@dataclass
+class DbReplicatorStats:
+    devices: int = 0  # devices visited
+    databases: int = 0  # containers (accounts) visited, primaries and handoffs
+    handoffs: int = 0  # of which on a handoff device
+    pushes: int = 0  # (database, peer) pushes completed
+    full_copies: int = 0  # of which full copies (the peer had no sync point for us)
+    rows_pushed: int = 0  # rows sent
+    handoffs_removed: int = 0  # handoff databases every primary holds, dropped here
+    failures: int = 0  # pushes that did not complete (a peer down, an error answer)
+    errors: int = 0  # devices or databases whose work raised
+
+
+class DbReplicator(Daemon[DbReplicatorStats]):
+    def __init__(
+        self,
+        config: DaemonConfig,
+        databases: Databases,
+        ring: RingFile,
+        *,
+        db_throttle: Throttle,
+        row_throttle: Throttle,
+        my_ips: frozenset[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self._dbs = databases
+        self._ring = ring
+        self._my_ips = local_ips() if my_ips is None else my_ips
+        self._db_throttle = db_throttle
+        self._row_throttle = row_throttle
+
+    @property
+    def _rconfig(self) -> ReplicatorConfig:
+        return self.config  # type: ignore[return-value]  # every db replicator config has them
+
+    async def sweep(self) -> DbReplicatorStats:
+        stats = DbReplicatorStats()
+        ring = self._ring.get()
+        if ring is None:
+            self.log.warning("%s: no ring; nothing to do", self.name)
+            stats.errors += 1
+            return stats
+        devices, stats.errors = await asyncio.to_thread(
+            local_devices,
+            self.config.devices,
+            self._dbs.db_file,
+            mount_check=self.config.mount_check,
+        )
+        for device in devices:
+            stats.devices += 1
+            try:
+                await self._device_pass(ring, device, stats)
+            except Exception:
+                stats.errors += 1
+                self.log.exception("%s: device %s failed", self.name, device)
+        return stats
+
+    async def _device_pass(self, ring: Ring, device: str, stats: DbReplicatorStats) -> None:
+        sender = await self._dbs.sender(device)
+        slots = asyncio.Semaphore(self.config.concurrency)
+
+        async def one(db_id: bytes) -> None:
+            try:
+                await self.replicate_db(ring, device, sender, db_id, stats)
+            except Exception:
+                stats.errors += 1
+                self.log.exception("%s: %s/%s failed", self.name, device, db_id.hex())
+            finally:
+                slots.release()
+
+        after = b""
+        async with asyncio.TaskGroup() as tasks:
+            while True:
+                ids = await asyncio.to_thread(self._dbs.ids, device, after, SCAN_PAGE)
+                for db_id in ids:
+                    await slots.acquire()  # released by the task: never more tasks than slots
+                    await self._db_throttle.wait()
+                    tasks.create_task(one(db_id))
+                if len(ids) < SCAN_PAGE:
+                    break
+                after = ids[-1]
+
+    async def replicate_db(
+        self, ring: Ring, device: str, sender: str, db_id: bytes, stats: DbReplicatorStats
+    ) -> None:
+        seen = await asyncio.to_thread(self._dbs.snapshot, device, db_id)
+        if seen is None:
+            return  # dropped since the scan
+        stats.databases += 1
+        partition = int.from_bytes(db_id, "big") >> (HASH_BITS - ring.part_power)
+        primaries = ring.get_part_nodes(partition)
+        is_local = [self._is_local(node, device) for node in primaries]
+        targets = [n for n, mine in zip(primaries, is_local, strict=True) if not mine]
+        results = await asyncio.gather(
+            *(
+                self._push(node, device, partition, sender, db_id, seen[0], stats)
+                for node in targets
+            )
+        )
+        if not any(is_local):
+            stats.handoffs += 1
+            if all(results) and await self._dbs.drop(device, db_id, seen):
+                stats.handoffs_removed += 1
+
+    async def _push(
+        self,
+        node: RingDevice,
+        device: str,
+        partition: int,
+        sender: str,
+        db_id: bytes,
+        info: Any,
+        stats: DbReplicatorStats,
+    ) -> bool:
+        peer = self._dbs.peer(node, partition, info)
+        source = self._dbs.source(device, db_id)
+        try:
+            pushed = await db_replication.push(
+                source,
+                peer,
+                sender,
+                page_rows=self._rconfig.page_rows,
+                pace=self._row_throttle.wait,
+            )
+        except db_replication.PeerFailed as exc:
+            stats.failures += 1
+            self.log.warning("%s: %s", self.name, exc)
+            return False
+        if pushed is None:
+            return False  # dropped locally meanwhile: nothing to vouch for
+        stats.pushes += 1
+        stats.full_copies += pushed.full_copy
+        stats.rows_pushed += pushed.rows
+        return True
+
+    def _is_local(self, node: RingDevice, device: str) -> bool:
+        config = self._rconfig
+        return is_local_device(
+            node, device, bind_ip=config.bind_ip, bind_port=config.bind_port, my_ips=self._my_ips
+        )

@@ -1,0 +1,21 @@
+"""Deleting one scope's keys (a container's, an account's: the 16-byte id that prefixes them)
+from an LMDB table, when a replicator drops a handoff's database (replicator/db_replicator.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lmdb
+
+
+def drop_scope(txn: lmdb.Transaction, db: Any, scope: bytes) -> int:
+    """Delete every key starting with ``scope``; how many."""
+    cursor = txn.cursor(db=db)
+    dropped = 0
+    if not cursor.set_range(scope):
+        return 0
+    while cursor.key()[: len(scope)] == scope:
+        dropped += 1
+        if not cursor.delete():  # moves to the next key; False when none is left
+            break
+    return dropped
