@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import lmdb
 
-from service import async_pending
+from service import async_pending, lmdb_devices
 from service.lmdb_devices import NO_SPACE_ERRNOS
 from service.lmdb_writer import GroupCommitWriter
 
@@ -100,8 +100,10 @@ class Device:
         """Run ``write`` in the device's write transaction; return once it is durable."""
         try:
             return await self.writer.submit(write)
-        except (lmdb.MapFullError, lmdb.DiskError) as exc:
-            raise DiskFull(self.name, str(exc)) from exc
+        except (OSError, lmdb.Error) as exc:
+            if lmdb_devices.is_no_space(exc, self.path):
+                raise DiskFull(self.name, str(exc)) from exc
+            raise
 
     def reader_check(self) -> int:
         """Free the reader slots of dead processes; how many were freed."""

@@ -111,7 +111,9 @@ def client_body(request: web.Request, proxy: Proxy, length: int | None) -> BodyS
             while True:
                 async with asyncio.timeout(timeout_s):
                     piece, end_of_http_chunk = await content.readchunk()
-                if piece or not end_of_http_chunk:  # (b"", True) only marks a chunk's end
+                # (b"", True) marks a chunk's end, except from aiohttp's shared empty body,
+                # which answers it forever: looping on it would never yield to the loop.
+                if piece or not end_of_http_chunk or content.at_eof():
                     return piece
         except TimeoutError:
             raise ClientTimeout() from None

@@ -40,6 +40,9 @@ T = TypeVar("T")
 DEFAULT_MAP_SIZE_BYTES = 1 << 40  # address space, not disk: the file grows as it is used
 CHECK_TTL_S = 1.0  # how long a device check is trusted (Swift stats on every request)
 NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+# Free space below which a failed LMDB commit is taken for a full disk: a commit writes its
+# dirty pages (an inline body is at most 64 KiB) and the meta page, so a few MiB is plenty.
+NEARLY_FULL_BYTES = 4 << 20
 
 
 class DeviceUnavailable(Exception):
@@ -63,6 +66,27 @@ class DeviceEnv:
     env: lmdb.Environment
     tables: dict[str, Any]  # name → LMDB database handle, opened once per environment
     writer: GroupCommitWriter
+
+
+def is_no_space(exc: BaseException, path: str) -> bool:
+    """Whether a failed write to the device at ``path`` means it is full (a 507, so that the
+    proxy goes elsewhere): LMDB's map or disk full, ENOSPC/EDQUOT, or any other LMDB error on
+    a filesystem with no room left, since LMDB reports a commit's short write as EIO."""
+    if isinstance(exc, (lmdb.MapFullError, lmdb.DiskError)):
+        return True
+    if isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS:
+        return True
+    return isinstance(exc, lmdb.Error) and out_of_space(path)
+
+
+def out_of_space(path: str) -> bool:
+    """Whether the filesystem holding ``path`` has (almost) no room left for an unprivileged
+    writer; False if it cannot be asked."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < NEARLY_FULL_BYTES
 
 
 def check_device_name(device: str) -> str:
@@ -156,11 +180,9 @@ class DeviceEnvs:
         )
         try:
             return await opened.writer.submit(lambda txn: write(txn, opened))
-        except (lmdb.MapFullError, lmdb.DiskError) as exc:
-            raise DiskFull(device, str(exc)) from exc
-        except OSError as exc:
-            if exc.errno in NO_SPACE_ERRNOS:
-                raise DiskFull(device, exc.strerror or "") from exc
+        except (OSError, lmdb.Error) as exc:
+            if is_no_space(exc, os.path.join(self._root, device)):
+                raise DiskFull(device, str(exc)) from exc
             raise
 
     def close(self) -> None:

@@ -49,12 +49,14 @@ def request(
 def run_daemon_once(
     cluster: ProxyCluster, server: ServerProcess, daemon: str, **options: Any
 ) -> str:
-    """``torus serve DAEMON --once`` on ``server``'s devices; its output.  The object replicator
-    finds its devices in the ring by the object server's port."""
+    """``torus serve DAEMON --once`` on ``server``'s devices; its output.  The replicators find
+    their devices in the ring by ``server``'s port."""
     config = server.workdir / f"{daemon}.toml"
     table: dict[str, Any] = {"devices": str(server.devices), "mount_check": False}
     if daemon == "object-replicator":
         table.update(bind_ip="127.0.0.1", bind_port=server.port, partitions_per_s=0)
+    elif daemon == "container-replicator":
+        table.update(bind_ip="127.0.0.1", bind_port=server.port, containers_per_s=0)
     elif daemon == "object-updater":
         table.update(updates_per_s=0)
     elif daemon == "container-updater":

@@ -14,8 +14,9 @@ its object server keeps running, as ``torus serve object-auditor --once`` will r
   aside on disk, gone from the index (a HEAD is 404) and the partition's REPLICATE hashes
   changed — while the other replicas are untouched and GETs still return the right bytes.
 
-Pending: "replication restores it".  No object replicator exists yet; once it does, this test
-runs it once and checks that every replica holds the body again, byte for byte.
+- Replication restores it: ``torus serve object-replicator --once`` on every object node puts
+  the three quarantined replicas back from the others — the same bytes, ETag and timestamps
+  on the damaged node's disk — and the REPLICATE hashes of every partition's primaries agree.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import lmdb
+from probe_helpers import replicate_until_settled, stored
 from proxy_cluster import SECRET, ProxyCluster
 from server_process import REPO_ROOT, ServerProcess, write_config
 
@@ -229,4 +231,27 @@ def test_a_rotten_replica_is_never_served_and_the_auditor_quarantines_it(tmp_pat
         for name in ("rot-audit", "rot-inline", "rot-get"):
             status, body = request(cluster, "GET", f"{base}/{name}", token)
             assert status == 200 and md5(body) == md5(bodies[name]), name
-        # Pending (no object replicator yet): one replicator pass puts the bodies back.
+
+        # -- replication restores every quarantined replica -----------------------------------
+        rounds = replicate_until_settled(cluster, cluster.object_servers)
+        assert rounds[0]["objects pushed"] >= 3, rounds  # rot-get, rot-audit and rot-inline
+        for name, rotten in (
+            ("rot-get", got[0]),
+            ("rot-audit", damaged),
+            ("rot-inline", damaged_inline),
+        ):
+            everyone = replicas(cluster, account, name)
+            full_name = f"/{account}/{CONTAINER}/{name}"
+            versions = [[row[1:] for row in stored(r.server)[full_name]] for r in everyone]
+            assert versions[0][0][3] == md5(bodies[name]), versions  # the ETag
+            assert all(v == versions[0] for v in versions), (name, versions)
+            assert all(replicate(r) == replicate(everyone[0]) for r in everyone), name
+            for replica in everyone:
+                status, body = backend(replica, "GET", full_name)
+                assert status == 200 and md5(body) == md5(bodies[name]), (name, status)
+            if name != "rot-inline":
+                (restored,) = rotten.data_files()
+                other = next(r for r in everyone if r.server is not rotten.server)
+                (healthy,) = other.data_files()
+                assert restored.name == healthy.name  # the data timestamp
+                assert restored.read_bytes() == healthy.read_bytes()
