@@ -20,9 +20,8 @@ from accountd.broker_base import AccountBrokerBase
 from accountd.info import AccountInfo
 from accountd.replication import record_to_wire, row_to_wire
 from ring.device import Device as RingDevice
-from service.backend_client import BackendClient
+from service.backend_client import BackendClient, open_backend_client
 from service.config import ClusterConfig
-from service.http11 import ConnectionPool
 
 from .account_replicator_config import AccountReplicatorConfig
 from .db_replication_http import ReplicateClient
@@ -128,13 +127,13 @@ async def open_account_replicator(
     (``torus serve account-replicator``)."""
     secret = cluster.hash_path_secret.encode("utf-8")
     broker = AccountBroker(str(config.devices), secret, mount_check=config.mount_check)
-    pool = ConnectionPool(max_connections=4 * config.concurrency)
     try:
-        client = BackendClient(
-            pool, conn_timeout_s=config.conn_timeout_s, node_timeout_s=config.node_timeout_s
-        )
-        ring = RingFile(cluster.ring_dir / "account.ring", secret)
-        yield AccountReplicator(config, broker, client, ring)
+        async with open_backend_client(
+            conn_timeout_s=config.conn_timeout_s,
+            node_timeout_s=config.node_timeout_s,
+            max_connections=4 * config.concurrency,
+        ) as client:
+            ring = RingFile(cluster.ring_dir / "account.ring", secret)
+            yield AccountReplicator(config, broker, client, ring)
     finally:
-        await pool.close()
         await asyncio.to_thread(broker.close)

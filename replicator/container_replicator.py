@@ -20,9 +20,8 @@ from containerd_.broker import ContainerBroker
 from containerd_.broker_base import ContainerBrokerBase
 from containerd_.info import ContainerInfo
 from ring.device import Device as RingDevice
-from service.backend_client import BackendClient
+from service.backend_client import BackendClient, open_backend_client
 from service.config import ClusterConfig
-from service.http11 import ConnectionPool
 
 from .container_replication_peers import BrokerSource, ContainerPeer
 from .container_replicator_config import ContainerReplicatorConfig
@@ -95,13 +94,13 @@ async def open_container_replicator(
     (``torus serve container-replicator``)."""
     secret = cluster.hash_path_secret.encode("utf-8")
     broker = ContainerBroker(str(config.devices), secret, mount_check=config.mount_check)
-    pool = ConnectionPool(max_connections=4 * config.concurrency)
     try:
-        client = BackendClient(
-            pool, conn_timeout_s=config.conn_timeout_s, node_timeout_s=config.node_timeout_s
-        )
-        ring = RingFile(cluster.ring_dir / "container.ring", secret)
-        yield ContainerReplicator(config, broker, client, ring)
+        async with open_backend_client(
+            conn_timeout_s=config.conn_timeout_s,
+            node_timeout_s=config.node_timeout_s,
+            max_connections=4 * config.concurrency,
+        ) as client:
+            ring = RingFile(cluster.ring_dir / "container.ring", secret)
+            yield ContainerReplicator(config, broker, client, ring)
     finally:
-        await pool.close()
         await asyncio.to_thread(broker.close)
