@@ -29,7 +29,7 @@ import lmdb
 
 from service import async_pending
 from service.async_pending import AsyncPending
-from service.db_scope import drop_scope
+from service.db_scope import drop_scope, keys_after
 from service.listing import RowView
 from service.listing_tables import ListingTable, LmdbCursor
 from service.lmdb_devices import DEFAULT_MAP_SIZE_BYTES, DeviceEnvs
@@ -177,17 +177,7 @@ class _LmdbStore:
         return [row for _, row in found[:limit]]
 
     def container_ids(self, after: bytes, limit: int) -> list[bytes]:
-        cursor = self._txn.cursor(db=self._records)
-        if not cursor.set_range(after):
-            return []
-        found: list[bytes] = []
-        for key in cursor.iternext(values=False):
-            if key == after:
-                continue
-            if len(found) >= limit:
-                break
-            found.append(key)
-        return found
+        return keys_after(self._txn, self._records, after, limit)
 
     def drop(self, cid: bytes) -> None:
         self._txn.delete(cid, db=self._records)
