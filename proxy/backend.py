@@ -6,9 +6,9 @@ keep-alive HTTP/1.1 client, ``proxy.context``) with ``conn_timeout_s`` to connec
 answers a 5xx or a 507 is counted against (proxy/nodes.py) and replaced by the next node: a
 handoff once the primaries are used up.
 
-- ``quorum_request``: Swift's ``make_requests`` + ``best_response`` for requests with small
-  bodies (account/container writes, object POST and DELETE): one request per replica at once,
-  the answer a quorum of replicas agrees on.
+- ``replicated``, ``quorum_request``: Swift's ``make_requests`` + ``best_response`` for
+  requests with small bodies (account/container writes, object POST and DELETE, small object
+  PUTs): one request per replica at once, the answer a quorum of replicas agrees on.
 - ``first_response``: a GET or HEAD of an account or container: nodes one at a time until one
   has it.
 Streamed object bodies have their own paths (proxy/streaming.py, proxy/object_get.py).
@@ -29,6 +29,7 @@ from multidict import CIMultiDict
 from ring.device import Device
 from ring.ring import Ring
 from service.backend_client import BackendResponse, BackendUnavailable
+from service.http11_connection import MIN_ACK_WAIT_S, Connection
 from service.timestamp import Timestamp
 
 from .context import TIMESTAMP, TRANS_ID, Proxy
@@ -45,7 +46,7 @@ __all__ = [
     "first_response",
     "quorum_request",
     "quorum_size",
-    "request_replica",
+    "replicated",
     "request_timestamp",
 ]
 
@@ -107,6 +108,8 @@ BACKEND_ERRORS = (TimeoutError, OSError)
 log = logging.getLogger("torus.proxy")
 USER_AGENT = f"proxy-server {os.getpid()}"
 SAFE_STATUSES = (200, 300, 400)  # status classes best_response looks for a quorum in
+REACH_MARGIN_S = 0.05  # past a reachability verdict's own timer, before a replica is cut
+REACH_POLL_S = 0.05  # how often a replica still proving its node reachable is looked at
 
 
 def quorum_size(n: int) -> int:
@@ -178,9 +181,10 @@ async def call(
     path: str,
     headers: Mapping[str, str],
     body: bytes = b"",
+    sent: Callable[[Connection], None] | None = None,
 ) -> BackendResponse:
     """One backend request, its whole answer read; ``BackendUnavailable`` if the node could
-    not be reached or did not answer in time."""
+    not be reached or did not answer in time.  ``sent``: service/http11.py's."""
     try:
         return await proxy.pool.request(
             node.ip,
@@ -191,6 +195,7 @@ async def call(
             body or None,
             conn_timeout_s=proxy.config.conn_timeout_s,
             read_timeout_s=proxy.config.node_timeout_s,
+            sent=sent,
         )
     except BACKEND_ERRORS as exc:
         raise BackendUnavailable(f"{method} {path}: {reason(exc)}") from exc
@@ -223,6 +228,28 @@ def note_failure(proxy: Proxy, node: Device, status: int | None, what: str) -> N
     )
 
 
+class Attempt:
+    """A replica's request to its current node: when it began (loop time) and the connection
+    it went out on.  After a quorum, a replica whose node has not yet proven reachable is
+    not cut (``replicated``)."""
+
+    __slots__ = ("started_at", "connection")
+
+    def __init__(self) -> None:
+        self.started_at = 0.0
+        self.connection: Connection | None = None
+
+    def begin(self, now: float) -> None:
+        self.started_at, self.connection = now, None
+
+    def sent(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def reached(self) -> bool:
+        """The node has the request (its TCP acknowledged it, or it began to answer)."""
+        return self.connection is not None and self.connection.acknowledged()
+
+
 async def request_replica(
     proxy: Proxy,
     nodes: Iterator[Device],
@@ -230,12 +257,18 @@ async def request_replica(
     path_for_node: Callable[[Device], str],
     headers: Mapping[str, str],
     body: bytes,
+    attempt: Attempt | None = None,
 ) -> BackendResponse | None:
     """One replica's request: the first node of ``nodes`` that answers other than 5xx."""
+    loop = asyncio.get_running_loop()
     for node in nodes:
         path = path_for_node(node)
+        if attempt is not None:
+            attempt.begin(loop.time())
         try:
-            response = await call(proxy, node, method, path, headers, body)
+            response = await call(
+                proxy, node, method, path, headers, body, None if attempt is None else attempt.sent
+            )
         except BackendUnavailable as exc:
             note_failure(proxy, node, None, str(exc))
             continue
@@ -243,6 +276,45 @@ async def request_replica(
             return response
         note_failure(proxy, node, response.status, f"{method} {path}")
     return None
+
+
+async def replicated(
+    proxy: Proxy,
+    ring: Ring,
+    part: int,
+    method: str,
+    path_for_node: Callable[[Device], str],
+    headers_per_replica: Sequence[Mapping[str, str]],
+    body: bytes = b"",
+) -> list[BackendResponse | None]:
+    """One request per replica at once (``headers_per_replica[i]`` for replica ``i``), each
+    moving on to the next of ``write_nodes`` (the handoffs, once the primaries are taken)
+    when its node is unreachable, times out or answers 5xx; every replica's answer (None:
+    none), once a quorum agrees and the others had their time.
+
+    That time, as in Swift: ``post_quorum_timeout_s`` after the quorum for a node that has
+    the request and is slow to answer.  But a replica whose node is unreachable is written to
+    a handoff, not given up with the others: Swift connects every replica (handoffs
+    included) before it sends a byte.  Here a request goes out at once, and a node proves
+    reachable within ``reach_s`` of its attempt (a connect, then the TCP acknowledgement of
+    the request: ``conn_timeout_s`` each, service/http11.py); so after the quorum a replica
+    whose node has not acknowledged the request is cut only once its current attempt is that
+    old.  A black-holed primary then costs a small write about a connect timeout and its copy
+    lands on a handoff, while a live node that is slow to answer is cut as in Swift.
+    """
+    nodes = write_nodes(proxy, ring, part)
+    attempts = [Attempt() for _ in headers_per_replica]
+    tasks = [
+        asyncio.ensure_future(
+            request_replica(proxy, nodes, method, path_for_node, h, body, attempt)
+        )
+        for h, attempt in zip(headers_per_replica, attempts, strict=True)
+    ]
+    config = proxy.config
+    reach_s = 2 * max(config.conn_timeout_s, MIN_ACK_WAIT_S) + REACH_MARGIN_S
+    return await gather_until_quorum(
+        tasks, quorum_size(len(tasks)), config.post_quorum_timeout_s, attempts, reach_s
+    )
 
 
 def have_quorum(statuses: Iterable[int], quorum: int) -> bool:
@@ -287,30 +359,27 @@ async def quorum_request(
     headers_per_replica: Sequence[Mapping[str, str]],
     body: bytes = b"",
 ) -> web.Response:
-    """One request per replica at once (``headers_per_replica[i]`` for replica ``i``); the
-    answer a quorum agrees on, with that answer's status, headers and body; else 503.
-
-    A replica whose node is unreachable, times out or answers 5xx moves on to the next node
-    of ``write_nodes`` (the handoffs, once the primaries are taken).  Once a quorum agrees,
-    the others get ``post_quorum_timeout_s`` to answer, as in Swift.
-    """
-    n = len(headers_per_replica)
-    quorum = quorum_size(n)
-    nodes = write_nodes(proxy, ring, part)
-    tasks = [
-        asyncio.ensure_future(request_replica(proxy, nodes, method, path_for_node, h, body))
-        for h in headers_per_replica
-    ]
-    responses = await gather_until_quorum(tasks, quorum, proxy.config.post_quorum_timeout_s)
-    return best_response(responses, quorum)
+    """``replicated``'s requests; the answer a quorum agrees on, with that answer's status,
+    headers and body; else 503."""
+    responses = await replicated(
+        proxy, ring, part, method, path_for_node, headers_per_replica, body
+    )
+    return best_response(responses, quorum_size(len(headers_per_replica)))
 
 
 async def gather_until_quorum(
-    tasks: Sequence[asyncio.Future[BackendResponse | None]], quorum: int, post_quorum_s: float
+    tasks: Sequence[asyncio.Future[BackendResponse | None]],
+    quorum: int,
+    post_quorum_s: float,
+    attempts: Sequence[Attempt] | None = None,
+    reach_s: float = 0.0,
 ) -> list[BackendResponse | None]:
     """Wait until ``quorum`` answers agree (then ``post_quorum_s`` more) or all are in; the
-    answers in task order, None for a task that had no answer (failed, cut or still out)."""
-    decided = asyncio.get_running_loop().create_future()
+    answers in task order, None for a task that had no answer (failed, cut or still out).
+    With ``attempts`` (``replicated``), a task is cut no sooner than ``reach_s`` after its
+    current attempt began."""
+    loop = asyncio.get_running_loop()
+    decided = loop.create_future()
     statuses: list[int] = []
     remaining = len(tasks)
 
@@ -322,20 +391,41 @@ async def gather_until_quorum(
         if not decided.done() and (remaining == 0 or have_quorum(statuses, quorum)):
             decided.set_result(None)
 
+    def cut_at(index: int, after_quorum: float) -> float:
+        if attempts is None or attempts[index].reached():
+            return after_quorum
+        return max(after_quorum, attempts[index].started_at + reach_s)
+
     for task in tasks:
         task.add_done_callback(on_done)
     try:
         if tasks:
             await decided
-        pending = [task for task in tasks if not task.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=post_quorum_s)
+        after_quorum = loop.time() + post_quorum_s
+        while True:
+            now = loop.time()
+            waiting = []
+            for i, task in enumerate(tasks):
+                if task.done():
+                    continue
+                if cut_at(i, after_quorum) <= now:
+                    task.cancel()
+                else:
+                    waiting.append(i)
+            if not waiting:
+                break
+            # Looked at again when the first is due, and every REACH_POLL_S while one waits to
+            # prove its node reachable (it may do so, or move on to a handoff, any time).
+            due = min(cut_at(i, after_quorum) for i in waiting)
+            if attempts is not None and not all(attempts[i].reached() for i in waiting):
+                due = min(due, now + REACH_POLL_S)
+            await asyncio.wait([tasks[i] for i in waiting], timeout=due - now)
     finally:
-        pending = [task for task in tasks if not task.done()]
-        for task in pending:
+        pending_tasks = [task for task in tasks if not task.done()]
+        for task in pending_tasks:
             task.cancel()
-        if pending:
-            await asyncio.wait(pending)
+        if pending_tasks:
+            await asyncio.wait(pending_tasks)
     return [task_answer(task) for task in tasks]
 
 

@@ -60,7 +60,7 @@ from .backend import (
     note_failure,
     quorum_size,
     reason,
-    request_replica,
+    replicated,
 )
 from .context import Proxy
 from .nodes import write_nodes
@@ -90,6 +90,12 @@ class EtagMismatch(Exception):
 # The next chunk of a body, as the pieces it arrived in (never joined: each piece goes to
 # every replica as it is, one writev); [] at the end.
 BodySource = Callable[[], Awaitable[list[bytes]]]
+# The next piece of a body as the client sent it; b"" at the end.
+PieceSource = Callable[[], Awaitable[bytes]]
+# A request's body seen through a filter (the S3 API's aws-chunked decoding and checksums,
+# proxy/s3/): the client's pieces in, the body's out.  A filter that raises fails the PUT
+# before anything is committed (``put_replicas`` cuts every replica first).
+BODY_FILTER = web.RequestKey("torus.body_filter", Callable[[PieceSource], PieceSource])
 
 
 def client_body(request: web.Request, proxy: Proxy, length: int | None) -> BodySource:
@@ -122,12 +128,15 @@ def client_body(request: web.Request, proxy: Proxy, length: int | None) -> BodyS
         except Exception as exc:  # reset, or a body cut short (aiohttp's payload errors)
             raise ClientDisconnected(str(exc) or type(exc).__name__) from exc
 
+    body_filter = request.get(BODY_FILTER)
+    next_piece = read_piece if body_filter is None else body_filter(read_piece)
+
     async def read() -> list[bytes]:
         nonlocal received
         pieces = []
         got = 0
         while got < chunk_size:
-            piece = await read_piece()
+            piece = await next_piece()
             if not piece:
                 break
             pieces.append(piece)
@@ -184,13 +193,7 @@ async def put_replicas(
             footer.update(body)
             footer.check(client_etag)
             body += footer.encode()
-        nodes = write_nodes(proxy, ring, part)
-        tasks = [
-            asyncio.ensure_future(request_replica(proxy, nodes, "PUT", path_for_node, h, body))
-            for h in headers_per_replica
-        ]
-        quorum = quorum_size(len(tasks))
-        return await gather_until_quorum(tasks, quorum, proxy.config.post_quorum_timeout_s)
+        return await replicated(proxy, ring, part, "PUT", path_for_node, headers_per_replica, body)
     if footer is not None and length is not None:
         length += FOOTER_BYTES
     fanout = _FanOut(proxy, ring, part, path_for_node, headers_per_replica, length)

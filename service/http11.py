@@ -24,8 +24,12 @@ shared 2-core dev box), and 0.9 against 1.9 ms per MiB streamed.
   the request waits for one to be released.
 - Timeouts: ``conn_timeout_s`` to connect; then ``total_timeout_s`` for the rest of the call,
   or ``read_timeout_s`` for each wait on the node (a timer that every byte received restarts).
-  Expiry closes the connection and raises ``TimeoutError``.  A cancelled call closes its
-  connection too: its answer may still come.
+  Expiry closes the connection and raises ``TimeoutError``.  A kept connection was opened
+  before: a host cut off since then would cost the whole read timeout, so every request also
+  fails after ``conn_timeout_s`` if neither an answer byte nor the TCP acknowledgement of the
+  request came by then (service/http11_connection.py, ``send``): an unreachable node costs
+  about a connect timeout, pooled or not, as in Swift, which connects afresh per request.
+  A cancelled call closes its connection too: its answer may still come.
 - A connection from the idle list that the node closed before any byte of the answer came is
   retried once on a new connection, for idempotent methods (RFC 9112 §9.3.1, as aiohttp
   does): a node may close a kept connection just as a request goes out on it.
@@ -40,7 +44,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from multidict import CIMultiDictProxy
 
@@ -82,12 +86,14 @@ class ConnectionPool:
         conn_timeout_s: float,
         total_timeout_s: float | None = None,
         read_timeout_s: float | None = None,
+        sent: Callable[[Connection], None] | None = None,
     ) -> Response:
         """``method target`` on ``host:port`` (``target`` already quoted), its whole answer
-        read."""
+        read.  ``sent(connection)`` is called as the request goes out on a connection (whose
+        ``acknowledged()`` then tells whether the node has it)."""
         data = encode_request(method, target, _host_header(host, port), headers, body)
         conn = await self._exchange(
-            host, port, method, data, conn_timeout_s, total_timeout_s, read_timeout_s
+            host, port, method, data, conn_timeout_s, total_timeout_s, read_timeout_s, sent=sent
         )
         head = conn.head
         assert head is not None
@@ -173,6 +179,7 @@ class ConnectionPool:
         *,
         want_head: bool = False,
         expect_continue: bool = False,
+        sent: Callable[[Connection], None] | None = None,
     ) -> Connection:
         """Send ``data``; the connection once its answer's head (``want_head``) or end came,
         to be released.  Retried once on a new connection as the module docstring says."""
@@ -187,7 +194,10 @@ class ConnectionPool:
                     head_request=method == "HEAD",
                     want_head=want_head,
                     expect_continue=expect_continue,
+                    ack_timeout_s=conn_timeout_s,
                 )
+                if sent is not None:
+                    sent(conn)
                 remaining_s = None if deadline is None else max(deadline - loop.time(), 0.0)
                 conn.start_timer(total_s=remaining_s, read_s=read_timeout_s)
                 await waiter

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import socket
+import struct
 from collections.abc import Callable
 
 from service.http11_wire import Head, ProtocolError, parse_chunk_size, parse_head
@@ -22,6 +24,15 @@ BUFFER_HIGH_BYTES = 256 * 1024  # unread body bytes at which a streamed answer p
 BUFFER_LOW_BYTES = 64 * 1024  # ... and resumes it
 MAX_HEAD_BYTES = 64 * 1024  # status line and headers of one answer (and its trailers)
 MAX_CHUNK_LINE_BYTES = 4096
+
+# The delivery check (``send``'s ``ack_timeout_s``) waits at least this long: a live peer may
+# hold back its ACK up to 200 ms (Linux's delayed-ACK ceiling) when no answer byte carries it.
+MIN_ACK_WAIT_S = 0.25
+# struct tcp_info (linux/tcp.h, a stable ABI): eight one-byte fields, then u32s, of which
+# tcpi_unacked (segments sent and not yet acknowledged) is the fifth.
+_TCPI_UNACKED = struct.Struct("=I")
+_TCPI_UNACKED_OFFSET = 8 + 4 * 4
+_TCP_INFO_BYTES = 104
 
 # Where the parser is in an answer.
 _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _TO_EOF, _DONE = range(8)
@@ -56,6 +67,7 @@ class Connection(asyncio.Protocol):
         self._write_paused = False  # the transport's buffer passed its high-water mark
         self._drain: asyncio.Future[None] | None = None  # set once it falls under the low
         self._timer: asyncio.TimerHandle | None = None
+        self._ack_timer: asyncio.TimerHandle | None = None
         self._read_timeout_s: float | None = None
         self._last_data = 0.0
 
@@ -90,6 +102,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._cancel_timer()
+        self._cancel_ack_timer()
         if self._state != _DONE or self._buf:
             why = "the node closed the connection before the answer's end"
             self._fail(ConnectionError(f"{why}: {exc}" if exc else why), close=False)
@@ -127,10 +140,23 @@ class Connection(asyncio.Protocol):
     # one request and its answer -----------------------------------------------------------
 
     def send(
-        self, data: bytes, *, head_request: bool, want_head: bool, expect_continue: bool = False
+        self,
+        data: bytes,
+        *,
+        head_request: bool,
+        want_head: bool,
+        expect_continue: bool = False,
+        ack_timeout_s: float | None = None,
     ) -> asyncio.Future[None]:
         """Write a request; a future set once its answer's head (``want_head``) or end came,
-        or (``expect_continue``) a 100 Continue before either (then ``continued`` is set)."""
+        or (``expect_continue``) a 100 Continue before either (then ``continued`` is set).
+
+        ``ack_timeout_s``: if no byte of the answer came by then (at least ``MIN_ACK_WAIT_S``)
+        and the peer's TCP has not acknowledged the request either, the node is unreachable
+        (a host black-holed since this kept connection was opened): fail with a
+        ``TimeoutError`` then, as a connect timeout would, rather than wait the whole read
+        timeout for an answer that cannot come.  A live node that is merely slow to answer
+        has acknowledged the bytes, and is waited for as before."""
         assert self.transport is not None and self._state == _DONE and not self._buf
         self.head, self.error, self.got_bytes = None, None, False
         self._expect_continue, self.continued = expect_continue, False
@@ -140,6 +166,9 @@ class Connection(asyncio.Protocol):
         self._want_head, self._want_end = want_head, not want_head
         self._waiter = self.loop.create_future()
         self.transport.write(data)
+        if ack_timeout_s is not None:
+            wait_s = max(ack_timeout_s, MIN_ACK_WAIT_S)
+            self._ack_timer = self.loop.call_later(wait_s, self._check_acknowledged, wait_s)
         return self._waiter
 
     def start_timer(self, *, total_s: float | None, read_s: float | None) -> None:
@@ -154,6 +183,7 @@ class Connection(asyncio.Protocol):
 
     def stop_timer(self) -> None:
         self._cancel_timer()
+        self._cancel_ack_timer()
 
     def wait_more(self, *, to_end: bool) -> asyncio.Future[None]:
         """A future set once body bytes are there (``to_end``: the whole body), or on error."""
@@ -212,6 +242,7 @@ class Connection(asyncio.Protocol):
         """Close the connection at once: bytes of a request body still buffered are dropped
         (a ``transport.close()`` would wait for a node that stopped reading to take them)."""
         self._cancel_timer()
+        self._cancel_ack_timer()
         if not self.closed:
             self.closed = True
             if self.transport is not None:
@@ -348,3 +379,34 @@ class Connection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def _cancel_ack_timer(self) -> None:
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+
+    def acknowledged(self) -> bool:
+        """Whether the node has the current request: an answer byte came, or its TCP
+        acknowledged every byte sent (also True where TCP_INFO cannot be read)."""
+        return self.got_bytes or not self._unacked_segments()
+
+    def _check_acknowledged(self, waited_s: float) -> None:
+        self._ack_timer = None
+        if self.got_bytes or self.closed or self._state == _DONE:
+            return
+        unacked = self._unacked_segments()
+        if unacked:
+            self._fail(TimeoutError(f"the node did not acknowledge the request in {waited_s}s"))
+
+    def _unacked_segments(self) -> int | None:
+        """Segments the peer has not acknowledged (TCP_INFO); None where that cannot be read."""
+        sock = None if self.transport is None else self.transport.get_extra_info("socket")
+        if sock is None:
+            return None
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_BYTES)
+        except (OSError, AttributeError):
+            return None
+        if len(info) < _TCPI_UNACKED_OFFSET + _TCPI_UNACKED.size:
+            return None
+        return _TCPI_UNACKED.unpack_from(info, _TCPI_UNACKED_OFFSET)[0]
