@@ -71,6 +71,13 @@ class UserDirectory:
     def __contains__(self, account_user: object) -> bool:
         return account_user in self._users
 
+    def entries(self) -> list[tuple[str, str, str, str, frozenset[str]]]:
+        """``(account:user, account, user, key, groups)`` of every user (identity/ec2.py)."""
+        return [
+            (name, u.account, u.user, u.key.decode("utf-8"), u.groups)
+            for name, u in self._users.items()
+        ]
+
     def authenticate(self, account_user: str, key: str) -> tuple[str, str, frozenset[str]] | None:
         """``(account, user, groups)`` when ``key`` is the user's key, else None.
 

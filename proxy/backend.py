@@ -32,7 +32,7 @@ from service.backend_client import BackendResponse, BackendUnavailable
 from service.http11_connection import MIN_ACK_WAIT_S, Connection
 from service.timestamp import Timestamp
 
-from .context import TIMESTAMP, TRANS_ID, Proxy
+from .context import INTERNAL_HEADERS, TIMESTAMP, TRANS_ID, Proxy
 from .nodes import read_nodes, write_nodes
 
 __all__ = [
@@ -154,8 +154,8 @@ def backend_headers(request: web.Request, **extra: str) -> dict[str, str]:
     The client's headers (all but hop-by-hop, framing, credentials and gatekept ones, as
     Swift passes an object request's headers on), names title-cased (``Content-Type``, one
     spelling per name); then ``X-Trans-Id``, ``User-Agent``, the request's ``X-Timestamp``
-    (writes only), then ``extra``.  An ``extra`` name may be given
-    with underscores (``X_Container_Host="..."``): they become hyphens.
+    (writes only), the proxy's own ``INTERNAL_HEADERS``, then ``extra``.  An ``extra`` name
+    may be given with underscores (``X_Container_Host="..."``): they become hyphens.
     """
     headers: dict[str, str] = {}
     for name, value in request.headers.items():
@@ -169,6 +169,9 @@ def backend_headers(request: web.Request, **extra: str) -> dict[str, str]:
     headers["User-Agent"] = USER_AGENT
     if request.method not in ("GET", "HEAD"):
         headers["X-Timestamp"] = request_timestamp(request).internal
+    internal = request.get(INTERNAL_HEADERS)
+    if internal:
+        headers.update(internal)
     for name, value in extra.items():
         headers[name.replace("_", "-")] = value
     return headers

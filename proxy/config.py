@@ -39,6 +39,10 @@ class ProxyConfig(ServerConfig):
     info_cache_ttl_s: float = 5.0
     max_backend_connections: int = 512  # per worker, over all backends (the pool's bound)
     ring_check_interval_s: float = 15.0  # how often the ring files' mtimes are looked at
+    # S3 virtual-host-style requests: a Host of ``<bucket>.<domain>`` names the bucket, for
+    # each domain of this comma-separated list (Swift s3api's ``storage_domain``).
+    s3_domains: str = "localhost"
+    s3_region: str = "us-east-1"  # what GetBucketLocation says, and SigV4 scopes may name
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -44,6 +44,9 @@ IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("torus.identity")
 TRANS_ID = web.RequestKey("torus.trans_id", str)
 # The X-Timestamp of the request's writes, assigned once (backend.request_timestamp).
 TIMESTAMP = web.RequestKey("torus.timestamp", Timestamp)
+# Headers the proxy itself adds to a request's backend requests, sysmeta included (the S3
+# layer's, proxy/s3/swift.py): never the client's, which the gatekeeper strips.
+INTERNAL_HEADERS = web.RequestKey("torus.internal_headers", dict)
 
 
 @dataclass

@@ -15,7 +15,8 @@ The pipeline, in order:
    on the proxy's port); ``/metrics``, which service/runner.py adds to every server (so, like
    ``/healthcheck``, it never reaches ``_authenticate``; docs/design/metrics.md); then
    everything else through ``_dispatch``: ``/healthcheck`` (200 ``OK``), ``/info``
-   (proxy/discovery.py), ``/v1/<account>[/<container>[/<object>]]``.
+   (proxy/discovery.py), ``/v1/<account>[/<container>[/<object>]]``, and the S3 API
+   (proxy/s3/frontend.py: S3-signed requests, and paths that are not the Swift API's).
 3. ``_dispatch`` parses the path (proxy/paths.py: the raw path, so ``%2F`` stays part of an
    object's name), validates ``X-Auth-Token`` (or ``X-Storage-Token``) locally: a token that
    fails is a 401 at once, as tempauth's; no token leaves ``request[IDENTITY]`` None.  Then
@@ -48,6 +49,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from identity.config import IdentityConfig
+from identity.ec2 import Ec2Credentials
 from identity.tokens import TokenCodec
 from identity.users import UserDirectory
 from identity.v1 import add_v1_routes
@@ -61,6 +63,9 @@ from .backend import GATEKEPT
 from .config import ProxyConfig
 from .context import IDENTITY, PROXY, TRANS_ID, Proxy, load_rings, proxy_ctx
 from .paths import parse_swift_path
+from .s3 import frontend as s3_frontend
+from .s3 import swift as s3_swift
+from .s3.context import S3_CREDENTIALS
 from .streaming import send_continue
 
 log = logging.getLogger("torus.proxy")
@@ -77,6 +82,7 @@ def build_app(
     tokens = TokenCodec.from_config(identity)
     directory = UserDirectory.from_config(identity.users, reseller_prefix=identity.reseller_prefix)
     app = web.Application(middlewares=[_transaction])
+    app[S3_CREDENTIALS] = Ec2Credentials.from_directory(directory)
     app.cleanup_ctx.append(proxy_ctx(config, cluster, rings, tokens))
     app.on_response_prepare.append(_outgoing_headers)
     add_v1_routes(app, directory, tokens, identity)
@@ -119,6 +125,7 @@ async def _outgoing_headers(request: web.Request, response: web.StreamResponse) 
     if trans_id is not None:
         headers["X-Trans-Id"] = trans_id
         headers["X-Openstack-Request-Id"] = trans_id
+    s3_swift.translate_headers(request, response)  # before the gatekept ones go: it reads some
     gatekept = [name for name in headers if GATEKEPT.match(name)]
     for name in gatekept:
         headers.popall(name, None)
@@ -136,8 +143,10 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         return web.Response(text="OK")
     if route == "/info":
         return await discovery.info_response(request)
-    path = parse_swift_path(request.raw_path)
     proxy = request.app[PROXY]
+    if s3_frontend.is_s3(request):
+        return await s3_frontend.handle(request, proxy)
+    path = parse_swift_path(request.raw_path)
     _authenticate(request, proxy, path.account)
     if path.obj is not None:
         return await object_controller.handle(request, proxy, path)

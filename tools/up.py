@@ -363,9 +363,13 @@ def _banner(data: DataDir, summary: Mapping[str, Any], *, detached: bool) -> str
             f"  {'users' if i == 0 else '':8}  {name:16} key {info['key']:12} {groups}".rstrip()
         )
     lines += [
+        f"  S3        {summary['endpoint']}   region us-east-1, path-style; each user's pair is",
+        "            access key = the user (e.g. test:tester), secret = its key (e.g. testing)",
         f"  logs      {data.logs}/",
         "Try:",
         f"  {_swift_command()} -A {summary['auth_url']} -U {user} -K {key} stat",
+        f"  AWS_ACCESS_KEY_ID={user} AWS_SECRET_ACCESS_KEY={key} aws --endpoint-url "
+        f"{summary['endpoint']} --region us-east-1 s3 ls",
     ]
     if detached:
         lines.append(f"Stop it with: torus down --data {data.root}")

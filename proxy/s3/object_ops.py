@@ -1,0 +1,243 @@
+"""S3 object operations: PutObject, CopyObject, GetObject, HeadObject, DeleteObject.
+
+Each is the Swift object request of the same meaning (proxy/s3/swift.py): metadata as
+``X-Object-Meta-*``, Content-MD5 as the ETag the object servers verify, a checksum the client
+sent in a header kept as object sysmeta (returned with ``x-amz-checksum-mode: ENABLED``);
+ranges and conditional GET/HEAD are Swift's own, whose rules match S3's.
+
+Not yet (501 NotImplemented, listed in docs/design/s3.md): multipart uploads (``uploads``,
+``uploadId``), ``If-Match`` on PUT, object ACLs, tagging, retention, and the stored value of a
+checksum sent as a trailer (it is verified, not kept: the object servers take metadata only
+before the body).
+"""
+
+from __future__ import annotations
+
+from email.utils import parsedate_to_datetime
+from urllib.parse import unquote
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+
+from service.http_semantics import http_date
+
+from .. import infocache
+from ..context import Proxy
+from ..paths import SwiftPath
+from . import checksums
+from .context import S3Context
+from .errors import S3Error
+from .listing_xml import NAMESPACE
+from .swift import CHECKSUM_SYSMETA, call, error_from_status, head_object, swift_headers
+
+# Query parameters that select another operation on an object: not served yet.
+UNSUPPORTED_SUBRESOURCES = (
+    "acl",
+    "attributes",
+    "legal-hold",
+    "restore",
+    "retention",
+    "select",
+    "tagging",
+    "torrent",
+    "uploadId",
+    "uploads",
+)
+# response-* query parameters of a GET: the answer's header they set (presigned GETs use them).
+RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+COPY_SOURCE_CONDITIONS = {
+    "x-amz-copy-source-if-match": "If-Match",
+    "x-amz-copy-source-if-none-match": "If-None-Match",
+    "x-amz-copy-source-if-modified-since": "If-Modified-Since",
+    "x-amz-copy-source-if-unmodified-since": "If-Unmodified-Since",
+}
+
+
+async def handle(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
+    query = request.query
+    for name in UNSUPPORTED_SUBRESOURCES:
+        if name in query:
+            raise S3Error("NotImplemented", f"The '{name}' operation is not implemented yet.")
+    method = request.method
+    if method == "PUT":
+        if "x-amz-copy-source" in request.headers:
+            return await copy_object(request, proxy, ctx)
+        return await put_object(request, proxy, ctx)
+    if method in ("GET", "HEAD"):
+        return await get_object(request, proxy, ctx)
+    if method == "DELETE":
+        return await delete_object(request, proxy, ctx)
+    raise S3Error("MethodNotAllowed", extra={"Method": method, "ResourceType": "OBJECT"})
+
+
+def _path(ctx: S3Context) -> SwiftPath:
+    assert ctx.bucket is not None and ctx.key is not None
+    return SwiftPath(ctx.account, ctx.bucket, ctx.key)
+
+
+async def _missing(proxy: Proxy, ctx: S3Context) -> S3Error:
+    """A 404's error: NoSuchBucket if the bucket is not there, else NoSuchKey."""
+    assert ctx.bucket is not None
+    info = await infocache.get_container_info(proxy, ctx.account, ctx.bucket)
+    return error_from_status(404, ctx, missing="NoSuchKey" if info.exists else "NoSuchBucket")
+
+
+async def put_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
+    headers = swift_headers(request)
+    if ctx.body_length is None and "Transfer-Encoding" not in headers:
+        raise S3Error("MissingContentLength")
+    if ctx.body_length is not None:
+        headers["Content-Length"] = str(ctx.body_length)
+        headers.pop("Transfer-Encoding", None)
+    if "If-Match" in headers:
+        raise S3Error("NotImplemented", "A conditional PUT with If-Match is not implemented yet.")
+    if headers.get("If-None-Match", "*").strip() != "*":
+        raise S3Error("NotImplemented", "If-None-Match on PUT takes only '*'.")
+    content_md5 = request.headers.get("Content-MD5")
+    md5_hex = checksums.content_md5_hex(content_md5)
+    if md5_hex is not None:
+        headers["Etag"] = md5_hex
+    requested = ctx.checksum
+    sysmeta = {}
+    if requested is not None and requested.expected_b64 is not None:
+        sysmeta[CHECKSUM_SYSMETA + requested.algorithm.lower()] = requested.expected_b64
+    response = await call(request, proxy, "PUT", _path(ctx), headers, internal=sysmeta)
+    status = response.status
+    if status == 422 and content_md5:
+        raise checksums.content_md5_mismatch(content_md5)
+    if status == 404:
+        raise await _missing(proxy, ctx)
+    if status == 412:
+        raise S3Error("PreconditionFailed", extra={"Condition": "If-None-Match"})
+    if not 200 <= status < 300:
+        raise error_from_status(status, ctx)
+    answer = web.Response(status=200, headers={"ETag": f'"{response.headers["Etag"]}"'})
+    if requested is not None and ctx.checksum_value is not None:
+        answer.headers[checksums.header_name(requested.algorithm)] = ctx.checksum_value
+    return answer
+
+
+async def get_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
+    query = request.query
+    part_number = query.get("partNumber")
+    if part_number is not None and part_number != "1":
+        # Without multipart uploads every object is one part.
+        raise S3Error("InvalidPartNumber" if part_number.isdigit() else "InvalidArgument")
+    ctx.checksum_mode = request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
+    for name, header in RESPONSE_OVERRIDES.items():
+        if name in query:
+            ctx.extra_headers[header] = query[name]
+    response = await call(request, proxy, request.method, _path(ctx), swift_headers(request))
+    status = response.status
+    if status < 300 or status == 304:
+        return response  # streamed already (a GET): proxy/s3/swift.py translates its headers
+    if status == 404:
+        raise await _missing(proxy, ctx)
+    raise error_from_status(status, ctx)
+
+
+async def delete_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
+    response = await call(request, proxy, "DELETE", _path(ctx), swift_headers(request))
+    status = response.status
+    if status == 404:
+        error = await _missing(proxy, ctx)
+        if error.code == "NoSuchBucket":
+            raise error
+    elif not 200 <= status < 300:
+        raise error_from_status(status, ctx)
+    return web.Response(status=204)  # S3 deletes a missing key without complaint
+
+
+async def copy_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
+    source_bucket, source_key = _copy_source(request.headers["x-amz-copy-source"])
+    source = SwiftPath(ctx.account, source_bucket, source_key)
+    replace = _metadata_directive(request)
+    if source == _path(ctx) and not replace:
+        raise S3Error(
+            "InvalidRequest",
+            "This copy request is illegal because it is trying to copy an object to itself "
+            "without changing the object's metadata, storage class, website redirect "
+            "location or encryption attributes.",
+        )
+    await _check_copy_source(request, proxy, ctx, source)
+    headers = swift_headers(request) if replace else {}
+    for name in ("Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"):
+        headers.pop(name, None)
+    headers["X-Copy-From"] = "/" + source_bucket + "/" + source_key
+    headers["Content-Length"] = "0"
+    if replace:
+        headers["X-Fresh-Metadata"] = "true"
+    response = await call(request, proxy, "PUT", _path(ctx), headers)
+    status = response.status
+    if status == 404:
+        raise await _missing(proxy, ctx)
+    if not 200 <= status < 300:
+        raise error_from_status(status, ctx)
+    etag = response.headers.get("Etag", "")
+    modified = response.headers.get("Last-Modified") or http_date(0)
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<CopyObjectResult xmlns="{NAMESPACE}">'
+        f"<LastModified>{_iso_time(modified)}</LastModified>"
+        f"<ETag>&quot;{escape(etag.strip(chr(34)))}&quot;</ETag>"
+        "</CopyObjectResult>"
+    )
+    return web.Response(status=200, body=body.encode(), content_type="application/xml")
+
+
+def _copy_source(value: str) -> tuple[str, str]:
+    """``x-amz-copy-source``: ``[/]bucket/key[?versionId=...]``, URL-encoded."""
+    path, _, version = value.partition("?")
+    if version and version not in ("versionId=null", "versionId="):
+        raise S3Error("NotImplemented", "Copying a version other than null is not implemented.")
+    bucket, _, key = unquote(path).lstrip("/").partition("/")
+    if not bucket or not key:
+        raise S3Error(
+            "InvalidArgument",
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            extra={"ArgumentName": "x-amz-copy-source"},
+        )
+    return bucket, key
+
+
+def _metadata_directive(request: web.Request) -> bool:
+    """True for REPLACE, False for COPY (the default); InvalidArgument otherwise."""
+    value = request.headers.get("x-amz-metadata-directive", "COPY").upper()
+    if value not in ("COPY", "REPLACE"):
+        raise S3Error(
+            "InvalidArgument",
+            "Unknown metadata directive.",
+            extra={"ArgumentName": "x-amz-metadata-directive", "ArgumentValue": value},
+        )
+    return value == "REPLACE"
+
+
+async def _check_copy_source(
+    request: web.Request, proxy: Proxy, ctx: S3Context, source: SwiftPath
+) -> None:
+    """The source exists and meets the x-amz-copy-source-if-* conditions (412 otherwise):
+    checked on a HEAD of the source before the copy (Swift's copy reads it again)."""
+    headers = {
+        swift: request.headers[amz]
+        for amz, swift in COPY_SOURCE_CONDITIONS.items()
+        if amz in request.headers
+    }
+    status, _ = await head_object(request, proxy, source, headers)
+    if status == 404:
+        info = await infocache.get_container_info(proxy, ctx.account, source.container or "")
+        raise S3Error("NoSuchKey" if info.exists else "NoSuchBucket")
+    if status in (304, 412):
+        raise S3Error("PreconditionFailed")
+    if not 200 <= status < 300:
+        raise error_from_status(status, ctx)
+
+
+def _iso_time(http_time: str) -> str:
+    return parsedate_to_datetime(http_time).strftime("%Y-%m-%dT%H:%M:%S.000Z")

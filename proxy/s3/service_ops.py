@@ -1,0 +1,39 @@
+"""The S3 service operation: ListBuckets, the signer's account's containers."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from ..context import Proxy
+from ..paths import SwiftPath
+from . import listing_xml
+from .bucket_ops import owner_of
+from .context import S3Context
+from .errors import S3Error
+from .swift import body_of, call, error_from_status
+
+SWIFT_LISTING_LIMIT = 10_000
+
+
+async def handle(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
+    if request.method != "GET":
+        raise S3Error(
+            "MethodNotAllowed", extra={"Method": request.method, "ResourceType": "SERVICE"}
+        )
+    params = listing_xml.parse_list_buckets(request.query)
+    listing = params.listing_query()
+    # Swift's listings stop at 10,000 rows (AWS's bucket quota, and its unpaged page, too).
+    listing["limit"] = str(min(int(listing["limit"]), SWIFT_LISTING_LIMIT))
+    query = urlencode(listing)
+    response = await call(request, proxy, "GET", SwiftPath(ctx.account), {}, query)
+    if response.status == 204:
+        rows = []
+    elif response.status == 200:
+        rows = json.loads(body_of(response))
+    else:
+        raise error_from_status(response.status, ctx)
+    body = listing_xml.render_list_buckets(params, rows, owner_of(request))
+    return web.Response(status=200, body=body, content_type="application/xml")
