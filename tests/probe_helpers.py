@@ -63,6 +63,10 @@ def run_daemon_once(
         table.update(reports_per_s=0)
     elif daemon == "object-auditor":
         table.update(bytes_per_s=0, objects_per_s=0)
+    elif daemon == "container-auditor":
+        table.update(containers_per_s=0, rows_per_s=0)
+    elif daemon == "account-auditor":
+        table.update(accounts_per_s=0, rows_per_s=0)
     tables = {"cluster": {"ring_dir": str(cluster.ring_dir)}}
     write_config(config, daemon.replace("-", "_"), {**table, **options}, SECRET, tables)
     argv = [sys.executable, "-m", "tools.cli", "serve", daemon, "--once"]

@@ -7,7 +7,7 @@ One data directory holds the whole cluster (docs/design/all-in-one.md)::
     DATA/nodeN/dN/           storage node N's one device (N = 1..4)
     DATA/log/NAME.log        each server's output
     DATA/run/NAME.pid        each running server's and daemon's pid (and `up`'s own, in the
-                         foreground); daemons: object-updater-N, container-updater-N
+                         foreground); daemons: <daemon>-N, e.g. object-updater-N
     DATA/run/cluster.json    what runs: endpoint, auth URL, users, servers, ports
 
 Default ports: the proxy on 8080, identity on 5000 (Keystone's), storage node N's object,
@@ -30,7 +30,13 @@ MIN_PART_HOURS = 1  # as Swift's SAIO: a developer may rebalance again soon
 STORAGE_SERVICES = ("object", "container", "account")  # each also names its ring
 # The background daemons each storage node runs on its devices (`torus serve object-updater`),
 # and the pause between their passes.
-NODE_DAEMONS = ("object-updater", "container-updater", "object-auditor")
+NODE_DAEMONS = (
+    "object-updater",
+    "container-updater",
+    "object-auditor",
+    "container-auditor",
+    "account-auditor",
+)
 UPDATER_INTERVAL_S = 15.0  # a developer's listings catch up within seconds (Swift: 300)
 AUDITOR_INTERVAL_S = 300.0  # a pass is throttled to 10 MB/s anyway; no need to start it often
 REPLICATOR_INTERVAL_S = 30.0  # Swift's run_pause
@@ -51,6 +57,8 @@ DAEMON_INTERVALS_S = {
     "object-updater": UPDATER_INTERVAL_S,
     "container-updater": UPDATER_INTERVAL_S,
     "object-auditor": AUDITOR_INTERVAL_S,
+    "container-auditor": AUDITOR_INTERVAL_S,
+    "account-auditor": AUDITOR_INTERVAL_S,
     "object-replicator": REPLICATOR_INTERVAL_S,
     "container-replicator": REPLICATOR_INTERVAL_S,
     "account-replicator": REPLICATOR_INTERVAL_S,

@@ -45,6 +45,8 @@ DAEMONS: dict[str, str] = {
     "container-updater": "replicator.container_updater:open_container_updater",
     "object-replicator": "replicator.object_replicator:open_object_replicator",
     "object-auditor": "replicator.object_auditor:open_object_auditor",
+    "container-auditor": "replicator.container_auditor:open_container_auditor",
+    "account-auditor": "replicator.account_auditor:open_account_auditor",
     "account-reaper": "replicator.account_reaper:open_account_reaper",
     "container-replicator": "replicator.container_replicator:open_container_replicator",
     "account-replicator": "replicator.account_replicator:open_account_replicator",
