@@ -43,6 +43,7 @@ from service.update_targets import (
 )
 
 from .app_keys import Engine
+from .backend_headers import apply_row_overrides
 from .metadata import ObjectMetadata
 
 log = logging.getLogger("torus.objectd")
@@ -67,6 +68,8 @@ def put_headers(meta: ObjectMetadata, trans_id: str | None) -> dict[str, str]:
         headers["X-Content-Type-Timestamp"] = meta.ctype_timestamp.internal
     if meta.meta_timestamp != meta.timestamp:
         headers["X-Meta-Timestamp"] = meta.meta_timestamp.internal
+    # A manifest's row shows the whole object's ETag and size (kept in its sysmeta).
+    apply_row_overrides(headers, meta.user_meta)
     return _common(headers, trans_id)
 
 

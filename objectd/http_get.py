@@ -32,6 +32,7 @@ from service.http_semantics import (
     unsatisfied_content_range,
 )
 
+from . import backend_headers
 from .app_keys import ENGINE, RNG
 from .http_headers import object_headers
 from .http_write import object_path
@@ -68,8 +69,10 @@ async def _answer(
 ) -> web.StreamResponse:
     """The answer to a GET of ``version`` or (None) a HEAD of ``meta``."""
     headers = object_headers(meta)
+    # A manifest is matched against its client's ETag, kept in sysmeta (X-Backend-Etag-Is-At).
+    etag = backend_headers.conditional_etag(request.headers, meta)
     status = evaluate_preconditions(
-        request.headers, method=request.method, etag=meta.etag, last_modified=meta.meta_timestamp
+        request.headers, method=request.method, etag=etag, last_modified=meta.meta_timestamp
     )
     if status == 304:
         kept = {k: v for k, v in headers.items() if k in _NOT_MODIFIED_HEADERS}
@@ -79,7 +82,10 @@ async def _answer(
     size = meta.size_bytes
     if version is None:
         return await _send(request, web.StreamResponse(headers=headers), size, None)
-    ranges = resolve_range(request.headers.get("Range"), size)
+    range_header = request.headers.get("Range")
+    if range_header is not None and backend_headers.ignores_range(request.headers, meta):
+        range_header = None  # the proxy wants the whole manifest, whatever its client's Range
+    ranges = resolve_range(range_header, size)
     if ranges == []:
         raise RangeNotSatisfiable(
             "Requested Range Not Satisfiable",

@@ -24,7 +24,7 @@ from service.http_semantics import evaluate_preconditions
 from service.names import MAX_FILE_SIZE, BackendPath, parse_backend_path
 from service.timestamp import Timestamp
 
-from . import container_update, http_headers
+from . import backend_headers, container_update, http_headers
 from .app_keys import CONFIG, ENGINE, FINISHING, RNG
 from .errors import ObjectConflict, ObjectNotFound
 from .finishing import finish
@@ -49,6 +49,7 @@ async def handle_put(request: web.Request) -> web.Response:
     content_type = http_headers.put_content_type(headers)
     delete_at = http_headers.delete_at(headers, timestamp)
     stored = http_headers.stored_headers(headers)
+    backend_headers.keep_put_overrides(headers, stored)  # so a POST's row repeats them
     targets = container_update.parse_targets(headers)
     queue = container_update.parse_queue_targets(headers) if delete_at is not None else None
     _check_if_none_match(request, path)
@@ -133,7 +134,11 @@ def _names(path: BackendPath) -> tuple[str, int, str, str, str]:
 
 
 def _check_if_none_match(request: web.Request, path: BackendPath) -> None:
-    """Swift's object PUT honours If-None-Match (``*`` or the current ETag) and nothing else."""
+    """Swift's object PUT honours If-None-Match (``*`` or the current ETag) and nothing else.
+
+    The current ETag is the one X-Backend-Etag-Is-At names, if the object has it (Swift's
+    PUT ignores that header; a manifest's client only ever saw that ETag).
+    """
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match is None:
         return
@@ -144,7 +149,7 @@ def _check_if_none_match(request: web.Request, path: BackendPath) -> None:
     status = evaluate_preconditions(
         {"If-None-Match": if_none_match},
         method="PUT",
-        etag=current.etag if current else None,
+        etag=backend_headers.conditional_etag(request.headers, current) if current else None,
         last_modified=None,
         exists=current is not None,
     )

@@ -43,6 +43,7 @@ class ProxyConfig(ServerConfig):
     # each domain of this comma-separated list (Swift s3api's ``storage_domain``).
     s3_domains: str = "localhost"
     s3_region: str = "us-east-1"  # what GetBucketLocation says, and SigV4 scopes may name
+    s3_min_part_bytes: int = 5 << 20  # every multipart upload's part but the last (S3's 5 MiB)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -9,7 +9,10 @@ authorised twice: to read the source and to write the destination.
   (PUT) are percent-decoded; a leading ``/`` is optional.  Anything else is a 412.
   ``Destination-Account`` / ``X-Copy-From-Account`` name another account.
 - Conditional headers (``If-Match``, ...) apply to the source, as Swift's ``copy_get`` sends
-  them; ``Range`` is not supported on a copy and is ignored.
+  them; so does a single ``Range`` (the destination gets those bytes; S3's UploadPartCopy
+  with ``x-amz-copy-source-range`` is one).
+- A manifest source (proxy/manifest.py) is copied as the object it describes: its segments'
+  bytes, not its list.
 - Metadata: the source's user metadata, ``X-Delete-At``, content type and the stored
   ``Content-*``/``Cache-Control``/``Expires`` headers are copied, and the request's own
   headers override them; with ``X-Fresh-Metadata: true`` only the request's are kept (the
@@ -26,11 +29,13 @@ from urllib.parse import quote, unquote
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from service.http_semantics import resolve_range, unsatisfied_content_range
 from service.names import MAX_FILE_SIZE
 
-from . import authz, constraints
-from .backend import backend_headers
+from . import authz, constraints, manifest, manifest_get
+from .backend import BACKEND_ERRORS, backend_headers
 from .context import Proxy
+from .manifest import total_size
 from .object_get import Found, answer, find_object, is_true
 from .object_put import guess_content_type, store_object
 from .object_write import check_container, delete_at_header, object_names, object_path_for
@@ -120,14 +125,20 @@ async def _copy(
         if found.response is None or not 200 <= found.status < 300:
             return await answer(request, proxy, found)
         source_headers = found.response.headers
-        length = found.response.content_length
+        if manifest_get.is_manifest(found):
+            source_body = await _manifest_body(request, proxy, found, source.account)
+            if isinstance(source_body, web.Response):
+                return source_body
+            body, length = source_body
+        else:
+            body, length = _source_body(proxy, found), found.response.content_length
         if length is not None and length > MAX_FILE_SIZE:
             return web.Response(status=413, text="Your request is too large.")
         headers = _dest_headers(request, dest, source_headers)
+        if manifest_get.is_manifest(found):
+            headers.pop("Etag", None)  # the list's, not the object's
         delete_at_header(request, headers)
-        response = await store_object(
-            proxy, request, dest, headers, _source_body(proxy, found), length, _nothing
-        )
+        response = await store_object(proxy, request, dest, headers, body, length, _nothing)
     except SourceFailed:
         return web.Response(status=503, text="Service Unavailable")
     finally:
@@ -145,10 +156,30 @@ async def _nothing() -> None:
     return None
 
 
+async def _manifest_body(
+    request: web.Request, proxy: Proxy, found: Found, account: str
+) -> tuple[BodySource, int] | web.Response:
+    """A manifest source's segments (the bytes of the request's Range) and their length, or
+    the 416 of a range it does not have."""
+    try:
+        segments = await manifest_get.read_manifest(found)
+    except (manifest_get.SegmentFailed, ValueError, *BACKEND_ERRORS) as exc:
+        raise SourceFailed(str(exc)) from exc
+    size = total_size(segments)
+    ranges = resolve_range(request.headers.get("Range"), size)
+    if ranges == []:
+        return web.Response(
+            status=416,
+            text="Requested Range Not Satisfiable",
+            headers={"Content-Range": unsatisfied_content_range(size)},
+        )
+    start, stop = (0, size) if ranges is None or len(ranges) > 1 else ranges[0]
+    return manifest_get.segment_source(proxy, account, segments, start, stop), stop - start
+
+
 async def _get_source(request: web.Request, proxy: Proxy, source: SwiftPath) -> Found:
     account, container, obj = object_names(source)
-    headers = backend_headers(request.clone(method="GET"))
-    headers.pop("Range", None)
+    headers = backend_headers(request.clone(method="GET"), **manifest.GET_HEADERS)
     ring = proxy.object_ring
     part, primaries = ring.get_nodes(account, container, obj)
     return await find_object(

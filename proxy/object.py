@@ -2,7 +2,8 @@
 
 ``handle(request, proxy, path)`` authorises (proxy/authz.py) and dispatches:
 
-- GET, HEAD: proxy/object_get.py (a replica that has it, streamed back).
+- GET, HEAD: proxy/object_get.py (a replica that has it, streamed back); a manifest object's
+  segments one after another (proxy/manifest_get.py).
 - PUT: proxy/object_put.py (streamed to every replica at once, a quorum answers); with
   ``X-Copy-From``, and COPY: proxy/copy.py.
 - POST (metadata) and DELETE: one request per replica, the quorum's answer
@@ -16,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from . import authz, infocache
+from . import authz, infocache, manifest, manifest_get
 from .backend import backend_headers
 from .container import cors_preflight
 from .context import Proxy
@@ -44,7 +45,7 @@ async def get_or_head(request: web.Request, proxy: Proxy, path: SwiftPath) -> we
     account, container, obj = object_names(path)
     ring = proxy.object_ring
     part, primaries = ring.get_nodes(account, container, obj)
-    headers = backend_headers(request)
+    headers = backend_headers(request, **manifest.GET_HEADERS)
     found = await find_object(
         proxy,
         ring,
@@ -55,6 +56,11 @@ async def get_or_head(request: web.Request, proxy: Proxy, path: SwiftPath) -> we
         headers,
         newest=is_true(request.headers.get("X-Newest")),
     )
+    if manifest_get.is_manifest(found) and request.query.get("multipart-manifest") != "get":
+        try:
+            return await manifest_get.answer(request, proxy, found, path.account)
+        finally:
+            found.release()
     return await answer(request, proxy, found)
 
 

@@ -21,7 +21,7 @@ import hashlib
 from aiohttp import web
 
 from ..streaming import BODY_FILTER, PieceSource
-from . import checksums
+from . import checksums, sigv2
 from .aws_chunked import AwsChunkedDecoder, declared_trailers
 from .context import S3
 from .errors import S3Error
@@ -36,13 +36,20 @@ from .sigv4 import (
 STREAMING = (STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER)
 
 
-def install(request: web.Request, signed: SignedRequest, signing_key: bytes) -> None:
-    """Set the request's body filter and ``S3Context.body_length`` / ``.checksum``."""
+def install(request: web.Request, signed: SignedRequest | None, signing_key: bytes | None) -> None:
+    """Set the request's body filter and ``S3Context.body_length`` / ``.checksum``.
+    ``signed`` None: a Signature V2 request (proxy/s3/sigv2.py), which has no aws-chunked
+    framing and whose body is hashed only when a signed x-amz-content-sha256 names a digest."""
     ctx = request[S3]
     headers = request.headers
-    payload = signed.payload
+    if signed is None:
+        v2_sha256 = sigv2.payload_sha256(headers)
+        payload = UNSIGNED_PAYLOAD if v2_sha256 is None else v2_sha256
+        streaming = False
+    else:
+        payload = signed.payload
+        streaming = payload in STREAMING
     ctx.checksum = checksums.requested_checksum(headers)
-    streaming = payload in STREAMING
     if streaming:
         decoded = headers.get("x-amz-decoded-content-length")
         if decoded is None or not decoded.isdigit():
@@ -59,6 +66,7 @@ def install(request: web.Request, signed: SignedRequest, signing_key: bytes) -> 
         source = raw
         decoder = None
         if streaming:
+            assert signed is not None and signing_key is not None
             decoder = AwsChunkedDecoder(
                 raw,
                 payload=payload,

@@ -22,14 +22,15 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 
 from .. import infocache
-from ..context import IDENTITY, Proxy
+from ..context import Proxy
 from ..paths import SwiftPath
 from . import listing_xml
 from .body import read_whole
-from .context import S3Context
+from .context import S3Context, owner_of
 from .errors import S3Error
 from .listing_xml import NAMESPACE, Owner
 from .swift import body_of, call, error_from_status, swift_headers
+from .upload_store import segments_container
 
 MAX_DELETE_KEYS = 1000
 MAX_SMALL_BODY = 1 << 20  # a CreateBucket or DeleteObjects body
@@ -56,13 +57,6 @@ UNSUPPORTED_SUBRESOURCES = (
     "tagging",
     "website",
 )
-
-
-def owner_of(request: web.Request) -> Owner:
-    identity = request[IDENTITY]
-    assert identity is not None
-    name = f"{identity.account}:{identity.user}"
-    return Owner(name, name)
 
 
 async def handle(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
@@ -148,6 +142,10 @@ async def delete_bucket(request: web.Request, proxy: Proxy, ctx: S3Context) -> w
         raise S3Error("BucketNotEmpty", extra={"BucketName": ctx.bucket or ""})
     if not 200 <= status < 300:
         raise error_from_status(status, ctx)
+    # Its multipart uploads' container goes too (not there, or still holding parts: left).
+    assert ctx.bucket is not None
+    segments = SwiftPath(ctx.account, segments_container(ctx.bucket))
+    await call(request, proxy, "DELETE", segments, {})
     return web.Response(status=204)
 
 
@@ -172,9 +170,6 @@ async def get_bucket(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.
     if "acl" in query:
         await _require(request, proxy, ctx)
         return _xml(_private_acl(owner_of(request)))
-    if "uploads" in query:
-        await _require(request, proxy, ctx)
-        return _xml(_no_uploads(ctx.bucket or "", query))
     owner = owner_of(request)
     bucket = ctx.bucket or ""
     if "versions" in query:
@@ -270,16 +265,6 @@ def _private_acl(owner: Owner) -> str:
         f'xsi:type="CanonicalUser"><ID>{ident}</ID><DisplayName>{ident}</DisplayName>'
         "</Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList>"
         "</AccessControlPolicy>"
-    )
-
-
-def _no_uploads(bucket: str, query: Mapping[str, str]) -> str:
-    return (
-        f'<ListMultipartUploadsResult xmlns="{NAMESPACE}"><Bucket>{escape(bucket)}</Bucket>'
-        f"<KeyMarker>{escape(query.get('key-marker', ''))}</KeyMarker>"
-        f"<UploadIdMarker>{escape(query.get('upload-id-marker', ''))}</UploadIdMarker>"
-        f"<MaxUploads>{escape(query.get('max-uploads', '1000'))}</MaxUploads>"
-        "<IsTruncated>false</IsTruncated></ListMultipartUploadsResult>"
     )
 
 

@@ -8,7 +8,9 @@ from aiohttp import web
 
 from identity.ec2 import Ec2Credentials
 
+from ..context import IDENTITY
 from .checksums import RequestedChecksum
+from .listing_xml import Owner
 
 
 @dataclass
@@ -29,4 +31,14 @@ class S3Context:
 
 
 S3 = web.RequestKey("torus.s3", S3Context)
+
+
+def owner_of(request: web.Request) -> Owner:
+    """The Owner S3 answers show: the signer, ``account:user`` (as Swift's s3api)."""
+    identity = request[IDENTITY]
+    assert identity is not None
+    name = f"{identity.account}:{identity.user}"
+    return Owner(name, name)
+
+
 S3_CREDENTIALS = web.AppKey("torus.s3_credentials", Ec2Credentials)

@@ -19,21 +19,24 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from urllib.parse import unquote
 
 from aiohttp import web
 
+from identity.ec2 import Ec2Credential
 from service.errors import HTTPStatusError
 
 from ..authz import reseller_prefix
 from ..constraints import VALID_API_VERSIONS
 from ..context import IDENTITY, TRANS_ID, Proxy
-from . import body, bucket_ops, object_ops, service_ops, sigv4
+from . import body, bucket_ops, multipart, object_ops, service_ops, sigv2, sigv4
 from .context import S3, S3_CREDENTIALS, S3Context
 from .errors import S3Error
 from .swift import error_from_status
 
 log = logging.getLogger("torus.proxy")
+Operation = Callable[[web.Request, Proxy, S3Context], Awaitable[web.StreamResponse]]
 _SWIFT_ONLY = ("/info", "/healthcheck")
 
 
@@ -117,25 +120,60 @@ def _authenticate(
     body's decoding installed.  Anonymous S3 requests are refused: public buckets are not
     served (Swift's ``.r:*`` ACLs still are, on the Swift API)."""
     headers = request.headers
-    signed = sigv4.parse(request.method, raw_path, raw_query, headers)
-    if signed is None:
-        raise S3Error("AccessDenied", "Anonymous access is not supported.")
-    credential = request.app[S3_CREDENTIALS].get(signed.credential.access_key)
-    if credential is None:
-        raise S3Error("InvalidAccessKeyId")
-    sigv4.check_time(signed, time.time())
-    sigv4.check_region(signed, proxy.config.s3_region)
-    signing_key = sigv4.verify(
-        signed, credential.secret, request.method, raw_path, raw_query, headers
-    )
+    signed_v2 = sigv2.parse(raw_query, headers)
+    signed: sigv4.SignedRequest | None = None
+    signing_key: bytes | None = None
+    if signed_v2 is not None:
+        credential = _credential(request, signed_v2.access_key)
+        sigv2.check_time(signed_v2, headers, time.time())
+        host_bucket = _host_bucket(request.host, proxy.config.s3_domains)
+        sigv2.verify(
+            signed_v2, credential.secret, request.method, raw_path, raw_query, headers, host_bucket
+        )
+    else:
+        signed = sigv4.parse(request.method, raw_path, raw_query, headers)
+        if signed is None:
+            raise S3Error("AccessDenied", "Anonymous access is not supported.")
+        credential = _credential(request, signed.credential.access_key)
+        sigv4.check_time(signed, time.time())
+        sigv4.check_region(signed, proxy.config.s3_region)
+        signing_key = sigv4.verify(
+            signed, credential.secret, request.method, raw_path, raw_query, headers
+        )
     request[IDENTITY] = credential.identity
     ctx.account = reseller_prefix(proxy) + credential.identity.account
-    body.install(request, signed, signing_key)
+    body.install(request, signed, signing_key)  # V2: no aws-chunked, no signing key
+
+
+def _credential(request: web.Request, access_key: str) -> Ec2Credential:
+    credential = request.app[S3_CREDENTIALS].get(access_key)
+    if credential is None:
+        raise S3Error("InvalidAccessKeyId", extra={"AWSAccessKeyId": access_key})
+    return credential
 
 
 async def _operation(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
     if ctx.bucket is None:
         return await service_ops.handle(request, proxy, ctx)
+    multipart_op = _multipart_operation(request, ctx)
+    if multipart_op is not None:
+        return await multipart_op(request, proxy, ctx)
     if ctx.key is None:
         return await bucket_ops.handle(request, proxy, ctx)
     return await object_ops.handle(request, proxy, ctx)
+
+
+def _multipart_operation(request: web.Request, ctx: S3Context) -> Operation | None:
+    query, method = request.query, request.method
+    if ctx.key is None:
+        return multipart.list_uploads if method == "GET" and "uploads" in query else None
+    if "uploads" in query:
+        return multipart.create if method == "POST" else None
+    if "uploadId" not in query:
+        return None
+    return {
+        "PUT": multipart.upload_part,
+        "POST": multipart.complete,
+        "GET": multipart.list_parts,
+        "DELETE": multipart.abort,
+    }.get(method)

@@ -5,8 +5,8 @@ Each is the Swift object request of the same meaning (proxy/s3/swift.py): metada
 sent in a header kept as object sysmeta (returned with ``x-amz-checksum-mode: ENABLED``);
 ranges and conditional GET/HEAD are Swift's own, whose rules match S3's.
 
-Not yet (501 NotImplemented, listed in docs/design/s3.md): multipart uploads (``uploads``,
-``uploadId``), ``If-Match`` on PUT, object ACLs, tagging, retention, and the stored value of a
+Multipart uploads are proxy/s3/multipart.py's.  Not yet (501 NotImplemented, listed in
+docs/design/s3.md): ``If-Match`` on PUT, object ACLs, tagging, retention, and the stored value of a
 checksum sent as a trailer (it is verified, not kept: the object servers take metadata only
 before the body).
 """
@@ -18,6 +18,7 @@ from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from service.http_semantics import http_date
 
@@ -29,6 +30,7 @@ from .context import S3Context
 from .errors import S3Error
 from .listing_xml import NAMESPACE
 from .swift import CHECKSUM_SYSMETA, call, error_from_status, head_object, swift_headers
+from .upload_store import UPLOAD_ID_SYSMETA, delete_parts
 
 # Query parameters that select another operation on an object: not served yet.
 UNSUPPORTED_SUBRESOURCES = (
@@ -40,8 +42,6 @@ UNSUPPORTED_SUBRESOURCES = (
     "select",
     "tagging",
     "torrent",
-    "uploadId",
-    "uploads",
 )
 # response-* query parameters of a GET: the answer's header they set (presigned GETs use them).
 RESPONSE_OVERRIDES = {
@@ -90,7 +90,19 @@ async def _missing(proxy: Proxy, ctx: S3Context) -> S3Error:
 
 
 async def put_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
-    headers = swift_headers(request)
+    return await store_body(request, proxy, ctx, _path(ctx), swift_headers(request))
+
+
+async def store_body(
+    request: web.Request,
+    proxy: Proxy,
+    ctx: S3Context,
+    path: SwiftPath,
+    headers: CIMultiDict[str],
+) -> web.Response:
+    """The request's body stored at ``path`` (an object, or a multipart upload's part) with
+    ``headers``: Content-MD5 as the ETag the object servers check, a checksum in a header kept
+    as sysmeta; S3's answer (200, the ETag, the checksum)."""
     if ctx.body_length is None and "Transfer-Encoding" not in headers:
         raise S3Error("MissingContentLength")
     if ctx.body_length is not None:
@@ -108,7 +120,7 @@ async def put_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.
     sysmeta = {}
     if requested is not None and requested.expected_b64 is not None:
         sysmeta[CHECKSUM_SYSMETA + requested.algorithm.lower()] = requested.expected_b64
-    response = await call(request, proxy, "PUT", _path(ctx), headers, internal=sysmeta)
+    response = await call(request, proxy, "PUT", path, headers, internal=sysmeta)
     status = response.status
     if status == 422 and content_md5:
         raise checksums.content_md5_mismatch(content_md5)
@@ -144,7 +156,12 @@ async def get_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.
 
 
 async def delete_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
+    """DeleteObject; a completed multipart upload's parts go with it."""
+    status, headers = await head_object(request, proxy, _path(ctx), {})
+    upload_id = headers.get(UPLOAD_ID_SYSMETA) if 200 <= status < 300 else None
     response = await call(request, proxy, "DELETE", _path(ctx), swift_headers(request))
+    if upload_id and 200 <= response.status < 300:
+        await delete_parts(request, proxy, ctx, upload_id)
     status = response.status
     if status == 404:
         error = await _missing(proxy, ctx)
@@ -156,7 +173,7 @@ async def delete_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> w
 
 
 async def copy_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
-    source_bucket, source_key = _copy_source(request.headers["x-amz-copy-source"])
+    source_bucket, source_key = copy_source(request.headers["x-amz-copy-source"])
     source = SwiftPath(ctx.account, source_bucket, source_key)
     replace = _metadata_directive(request)
     if source == _path(ctx) and not replace:
@@ -166,7 +183,7 @@ async def copy_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web
             "without changing the object's metadata, storage class, website redirect "
             "location or encryption attributes.",
         )
-    await _check_copy_source(request, proxy, ctx, source)
+    await _checkcopy_source(request, proxy, ctx, source)
     headers = swift_headers(request) if replace else {}
     for name in ("Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"):
         headers.pop(name, None)
@@ -185,14 +202,14 @@ async def copy_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<CopyObjectResult xmlns="{NAMESPACE}">'
-        f"<LastModified>{_iso_time(modified)}</LastModified>"
+        f"<LastModified>{iso_time(modified)}</LastModified>"
         f"<ETag>&quot;{escape(etag.strip(chr(34)))}&quot;</ETag>"
         "</CopyObjectResult>"
     )
     return web.Response(status=200, body=body.encode(), content_type="application/xml")
 
 
-def _copy_source(value: str) -> tuple[str, str]:
+def copy_source(value: str) -> tuple[str, str]:
     """``x-amz-copy-source``: ``[/]bucket/key[?versionId=...]``, URL-encoded."""
     path, _, version = value.partition("?")
     if version and version not in ("versionId=null", "versionId="):
@@ -219,7 +236,7 @@ def _metadata_directive(request: web.Request) -> bool:
     return value == "REPLACE"
 
 
-async def _check_copy_source(
+async def _checkcopy_source(
     request: web.Request, proxy: Proxy, ctx: S3Context, source: SwiftPath
 ) -> None:
     """The source exists and meets the x-amz-copy-source-if-* conditions (412 otherwise):
@@ -239,5 +256,5 @@ async def _check_copy_source(
         raise error_from_status(status, ctx)
 
 
-def _iso_time(http_time: str) -> str:
+def iso_time(http_time: str) -> str:
     return parsedate_to_datetime(http_time).strftime("%Y-%m-%dT%H:%M:%S.000Z")

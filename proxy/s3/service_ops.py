@@ -10,10 +10,10 @@ from aiohttp import web
 from ..context import Proxy
 from ..paths import SwiftPath
 from . import listing_xml
-from .bucket_ops import owner_of
-from .context import S3Context
+from .context import S3Context, owner_of
 from .errors import S3Error
 from .swift import body_of, call, error_from_status
+from .upload_store import SEGMENTS_SUFFIX
 
 SWIFT_LISTING_LIMIT = 10_000
 
@@ -35,5 +35,7 @@ async def handle(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Stre
         rows = json.loads(body_of(response))
     else:
         raise error_from_status(response.status, ctx)
+    # Multipart uploads' containers are no buckets (S3 names cannot hold their "+").
+    rows = [row for row in rows if not row["name"].endswith(SEGMENTS_SUFFIX)]
     body = listing_xml.render_list_buckets(params, rows, owner_of(request))
     return web.Response(status=200, body=body, content_type="application/xml")

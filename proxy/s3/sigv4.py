@@ -61,7 +61,7 @@ PRESIGN_PARAMS = (
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
-V4_ONLY = "Only AWS Signature Version 4 (AWS4-HMAC-SHA256) is supported."
+V4_ONLY = "Sign with AWS Signature Version 4 (AWS4-HMAC-SHA256) or Version 2."
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,6 @@ def parse(
     params = dict(_query_pairs(raw_query))
     lists = _header_lists(headers)
     authorization = _header(lists, "authorization")
-    if "AWSAccessKeyId" in params:
-        raise S3Error("NotImplemented", f"Signature Version 2 is not supported. {V4_ONLY}")
     if authorization is not None and "X-Amz-Algorithm" in params:
         raise S3Error(
             "InvalidArgument",
@@ -221,8 +219,6 @@ def _parse_authorization(authorization: str, lists: dict[str, list[str]]) -> Sig
     algorithm, _, rest = authorization.strip().partition(" ")
     if algorithm == SIGV4A_ALGORITHM:
         raise S3Error("NotImplemented", f"Signature Version 4A is not supported. {V4_ONLY}")
-    if algorithm == "AWS":
-        raise S3Error("NotImplemented", f"Signature Version 2 is not supported. {V4_ONLY}")
     if algorithm != ALGORITHM:
         raise S3Error(
             "InvalidArgument",

@@ -15,7 +15,7 @@ out with S3's headers too.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import quote
 
 from aiohttp import web
@@ -31,6 +31,7 @@ from ..context import INTERNAL_HEADERS, Proxy
 from ..object_get import find_object
 from ..object_write import object_names, object_path_for
 from ..paths import SwiftPath
+from ..streaming import BODY_FILTER, PieceSource
 from . import checksums
 from .context import S3, S3Context
 from .errors import S3Error
@@ -109,13 +110,17 @@ async def call(
     headers: Mapping[str, str],
     query: str = "",
     internal: Mapping[str, str] | None = None,
+    body: bytes | None = None,
 ) -> web.StreamResponse:
     """The Swift API's answer to ``method`` on ``path``, as the client's request (its body,
     its identity) would get it.  ``internal``: headers the backends get as the proxy's own
-    (sysmeta), which client headers cannot set."""
+    (sysmeta), which client headers cannot set.  ``body``: a body of the proxy's own (a
+    multipart manifest) instead of the client's."""
     target = swift_url(path.account, path.container, path.obj) + ("?" + query if query else "")
     sub = request.clone(method=method, rel_url=URL(target, encoded=True), headers=headers)
     sub[INTERNAL_HEADERS] = dict(internal or {})
+    if body is not None:
+        sub[BODY_FILTER] = _fixed_body(body)
     if path.obj is not None:
         return await object_controller.handle(sub, proxy, path)
     if path.container is not None:
@@ -144,6 +149,18 @@ async def head_object(
         return found.status, found.headers
     finally:
         found.release()
+
+
+def _fixed_body(body: bytes) -> Callable[[PieceSource], PieceSource]:
+    def body_filter(_client: PieceSource) -> PieceSource:
+        pieces = [body, b""] if body else [b""]
+
+        async def next_piece() -> bytes:
+            return pieces.pop(0) if len(pieces) > 1 else pieces[0]
+
+        return next_piece
+
+    return body_filter
 
 
 def body_of(response: web.StreamResponse) -> bytes:

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 
 import boto3
 import pytest
-from botocore.auth import HmacV1Auth, S3SigV4Auth
+from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.config import Config
 from botocore.credentials import Credentials
@@ -522,26 +522,6 @@ def test_sigv4a_is_not_implemented() -> None:
     assert "Version 4" in error.message
     query = "X-Amz-Algorithm=AWS4-ECDSA-P256-SHA256&X-Amz-Credential=a"
     assert _error(sigv4.parse, "GET", "/b/k", query, {"Host": "h"}).code == "NotImplemented"
-
-
-def test_sigv2_header_is_not_implemented() -> None:
-    request = AWSRequest("GET", "http://localhost:8080/bkt/k")
-    HmacV1Auth(Credentials(ACCESS_KEY, SECRET)).add_auth(request)  # botocore's V2 signer
-    method, path, query, headers = _wire(request.prepare())
-    assert headers["Authorization"].startswith("AWS test:tester:")
-    error = _error(sigv4.parse, method, path, query, headers)
-    assert (error.code, error.status) == ("NotImplemented", 501)
-    assert "Only AWS Signature Version 4" in error.message
-
-
-def test_sigv2_presigned_is_not_implemented() -> None:
-    """boto3 presigns with V2 by default for a region that still has it (us-east-1) unless
-    the client sets signature_version="s3v4": such URLs get 501."""
-    client = _client()
-    url = urlsplit(client.generate_presigned_url("get_object", {"Bucket": "b", "Key": "k"}))
-    assert "AWSAccessKeyId=" in url.query
-    error = _error(sigv4.parse, "GET", url.path, url.query, {"Host": url.netloc})
-    assert (error.code, error.status) == ("NotImplemented", 501)
 
 
 def test_other_authorization_schemes() -> None:

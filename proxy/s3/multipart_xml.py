@@ -1,0 +1,160 @@
+"""The XML documents of S3 multipart uploads: the Complete request read, the answers written."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
+
+from .errors import S3Error
+from .listing_xml import NAMESPACE, Owner, s3_time
+
+MAX_PART_NUMBER = 10_000
+HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
+@dataclass(frozen=True, slots=True)
+class RequestedPart:
+    number: int
+    etag: str  # unquoted
+
+
+def parse_complete(body: bytes) -> list[RequestedPart]:
+    """CompleteMultipartUpload's part list, in the order given: MalformedXML if it is not one,
+    InvalidPartOrder unless the numbers ascend."""
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        raise S3Error("MalformedXML") from None
+    parts = []
+    for element in root:
+        if _tag(element) != "Part":
+            continue
+        number, etag = None, None
+        for child in element:
+            if _tag(child) == "PartNumber":
+                number = (child.text or "").strip()
+            elif _tag(child) == "ETag":
+                etag = (child.text or "").strip().strip('"')
+        if number is None or etag is None or not number.isdigit():
+            raise S3Error("MalformedXML")
+        parts.append(RequestedPart(int(number), etag))
+    if not parts:
+        raise S3Error("MalformedXML")
+    numbers = [p.number for p in parts]
+    if any(b <= a for a, b in itertools.pairwise(numbers)):
+        raise S3Error("InvalidPartOrder")
+    return parts
+
+
+def _tag(element: ElementTree.Element) -> str:
+    return element.tag.rsplit("}", 1)[-1]
+
+
+def initiate_result(bucket: str, key: str, upload_id: str) -> bytes:
+    return (
+        f'{HEAD}<InitiateMultipartUploadResult xmlns="{NAMESPACE}">'
+        f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
+        f"<UploadId>{upload_id}</UploadId></InitiateMultipartUploadResult>"
+    ).encode()
+
+
+def complete_result(location: str, bucket: str, key: str, etag: str) -> bytes:
+    return (
+        f'{HEAD}<CompleteMultipartUploadResult xmlns="{NAMESPACE}">'
+        f"<Location>{escape(location)}</Location><Bucket>{escape(bucket)}</Bucket>"
+        f"<Key>{escape(key)}</Key><ETag>&quot;{etag}&quot;</ETag>"
+        "</CompleteMultipartUploadResult>"
+    ).encode()
+
+
+def copy_part_result(etag: str, last_modified: str) -> bytes:
+    return (
+        f'{HEAD}<CopyPartResult xmlns="{NAMESPACE}"><LastModified>{last_modified}</LastModified>'
+        f"<ETag>&quot;{etag}&quot;</ETag></CopyPartResult>"
+    ).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    number: int
+    etag: str
+    size_bytes: int
+    last_modified: str  # the Swift listing's
+
+
+def list_parts_result(
+    bucket: str,
+    key: str,
+    upload_id: str,
+    owner: Owner,
+    marker: int,
+    max_parts: int,
+    parts: Sequence[Part],
+    truncated: bool,
+) -> bytes:
+    who = f"<ID>{escape(owner.id)}</ID><DisplayName>{escape(owner.display_name)}</DisplayName>"
+    out = [
+        f'{HEAD}<ListPartsResult xmlns="{NAMESPACE}">',
+        f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>",
+        f"<UploadId>{upload_id}</UploadId>",
+        f"<Initiator>{who}</Initiator><Owner>{who}</Owner><StorageClass>STANDARD</StorageClass>",
+        f"<PartNumberMarker>{marker}</PartNumberMarker>",
+    ]
+    if parts:
+        out.append(f"<NextPartNumberMarker>{parts[-1].number}</NextPartNumberMarker>")
+    out.append(f"<MaxParts>{max_parts}</MaxParts>")
+    out.append(f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
+    out += [
+        f"<Part><PartNumber>{p.number}</PartNumber>"
+        f"<LastModified>{s3_time(p.last_modified)}</LastModified>"
+        f"<ETag>&quot;{p.etag}&quot;</ETag><Size>{p.size_bytes}</Size></Part>"
+        for p in parts
+    ]
+    out.append("</ListPartsResult>")
+    return "".join(out).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    key: str
+    upload_id: str
+    initiated: str  # the Swift listing's last_modified of its marker
+
+
+def list_uploads_result(
+    bucket: str,
+    owner: Owner,
+    query: dict[str, str],
+    max_uploads: int,
+    uploads: Sequence[Upload],
+    prefixes: Sequence[str],
+    truncated: bool,
+) -> bytes:
+    who = f"<ID>{escape(owner.id)}</ID><DisplayName>{escape(owner.display_name)}</DisplayName>"
+    out = [
+        f'{HEAD}<ListMultipartUploadsResult xmlns="{NAMESPACE}">',
+        f"<Bucket>{escape(bucket)}</Bucket>",
+        f"<KeyMarker>{escape(query.get('key-marker', ''))}</KeyMarker>",
+        f"<UploadIdMarker>{escape(query.get('upload-id-marker', ''))}</UploadIdMarker>",
+    ]
+    if truncated and uploads:
+        out.append(f"<NextKeyMarker>{escape(uploads[-1].key)}</NextKeyMarker>")
+        out.append(f"<NextUploadIdMarker>{uploads[-1].upload_id}</NextUploadIdMarker>")
+    if query.get("delimiter"):
+        out.append(f"<Delimiter>{escape(query['delimiter'])}</Delimiter>")
+    if query.get("prefix"):
+        out.append(f"<Prefix>{escape(query['prefix'])}</Prefix>")
+    out.append(f"<MaxUploads>{max_uploads}</MaxUploads>")
+    out.append(f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
+    out += [
+        f"<Upload><Key>{escape(u.key)}</Key><UploadId>{u.upload_id}</UploadId>"
+        f"<Initiator>{who}</Initiator><Owner>{who}</Owner><StorageClass>STANDARD</StorageClass>"
+        f"<Initiated>{s3_time(u.initiated)}</Initiated></Upload>"
+        for u in uploads
+    ]
+    out += [f"<CommonPrefixes><Prefix>{escape(p)}</Prefix></CommonPrefixes>" for p in prefixes]
+    out.append("</ListMultipartUploadsResult>")
+    return "".join(out).encode()
