@@ -18,6 +18,9 @@ In order, as tempauth decides (swift/common/middleware/tempauth.py):
    the ACL holds ``.rlistings``; then any of the user's groups in the ACL allows.
 6. Otherwise denied: 401 without a token, 403 with one.
 
+Before all of these: the proxy's own requests (``PROXY_ITSELF``) may do anything in a
+``.``-account outside the reseller prefix, and nothing else.
+
 The owner (2, 3) also sees and sets the owner-only headers (ACLs, sync keys, temp URL keys;
 ``SWIFT_OWNER_HEADERS``); ``is_owner`` answers that for the handlers.  Known gap: no account
 ACLs (``X-Account-Access-Control``), so /info says ``"account_acls": false``.
@@ -25,6 +28,7 @@ ACLs (``X-Account-Access-Control``), so /info says ``"account_acls": false``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
@@ -56,6 +60,10 @@ SWIFT_OWNER_HEADERS = frozenset(
 )
 
 ALLOWED = None  # decide()'s answer when the request may go on
+# The proxy's own requests to the hidden accounts it keeps (a ``.``-account outside the
+# reseller prefix: the S3 bucket registry, proxy/s3/bucket_registry.py).  Compared by
+# identity: a token always decodes to a new Identity, so no client can be this one.
+PROXY_ITSELF = Identity(account=".proxy", user=".proxy", groups=frozenset(), expires_at=math.inf)
 
 
 def is_owner(
@@ -95,6 +103,8 @@ def decide(
     """``ALLOWED`` (None), or the status of the denial: 401 anonymous, 403 with a token.
 
     ``acl`` is the container ACL ``acl_kind`` names (None when there is none to consult)."""
+    if identity is PROXY_ITSELF:
+        return ALLOWED if path.account.startswith(".") else _denied(identity)
     if not path.account.startswith(reseller_prefix):
         return _denied(identity)
     if is_owner(identity, method, path, reseller_prefix) or method == "OPTIONS":

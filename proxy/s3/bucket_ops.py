@@ -5,9 +5,8 @@ buckets are unversioned), GetBucketLocation, GetBucketVersioning, GetBucketAcl (
 FULL_CONTROL: what a private bucket's ACL is), ListMultipartUploads (none exist: multipart
 uploads are not served yet), DeleteObjects.  Other bucket subresources answer 501.
 
-Bucket names are per account here, as in Swift's s3api: BucketAlreadyOwnedByYou when the
-signer's account has it; a global namespace (BucketAlreadyExists for another account's bucket)
-is not kept yet.
+Bucket names are global, as on S3 (proxy/s3/bucket_registry.py): BucketAlreadyOwnedByYou
+when the signer's account holds the name, BucketAlreadyExists when another account does.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from aiohttp import web
 from .. import infocache
 from ..context import Proxy
 from ..paths import SwiftPath
-from . import listing_xml
+from . import bucket_registry, listing_xml
 from .body import read_whole
 from .context import S3Context, owner_of
 from .errors import S3Error
@@ -109,10 +108,12 @@ async def create_bucket(request: web.Request, proxy: Proxy, ctx: S3Context) -> w
     body = await read_whole(request, MAX_SMALL_BODY)
     if body.strip():
         _check_location(body, proxy.config.s3_region)
-    if await _exists(request, proxy, ctx):
+    await bucket_registry.claim(request, proxy, ctx)
+    if await _exists(request, proxy, ctx):  # made before the registry, or through Swift
         raise S3Error("BucketAlreadyOwnedByYou", extra={"BucketName": ctx.bucket})
     response = await call(request, proxy, "PUT", _path(ctx), {"Content-Length": "0"})
     if not 200 <= response.status < 300:
+        await bucket_registry.release(request, proxy, ctx)
         raise error_from_status(response.status, ctx)
     infocache.invalidate(proxy, ctx.account, ctx.bucket)
     return web.Response(status=200, headers={"Location": "/" + ctx.bucket})
@@ -146,6 +147,7 @@ async def delete_bucket(request: web.Request, proxy: Proxy, ctx: S3Context) -> w
     assert ctx.bucket is not None
     segments = SwiftPath(ctx.account, segments_container(ctx.bucket))
     await call(request, proxy, "DELETE", segments, {})
+    await bucket_registry.release(request, proxy, ctx)
     return web.Response(status=204)
 
 

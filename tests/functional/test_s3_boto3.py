@@ -106,6 +106,32 @@ def test_bucket_lifecycle(s3) -> None:
     assert error_code(exc) == "NoSuchBucket"
 
 
+def test_bucket_names_are_global(aio_cluster: AioCluster, s3) -> None:
+    name = "global-" + uuid.uuid4().hex[:8]
+    s3.create_bucket(Bucket=name)
+    other = client(aio_cluster, user="test2:tester2")  # another account
+    with pytest.raises(ClientError) as exc:
+        other.create_bucket(Bucket=name)
+    assert (error_code(exc), status_of(exc)) == ("BucketAlreadyExists", 409)
+    with pytest.raises(ClientError) as exc:
+        other.head_bucket(Bucket=name)  # its own account has no such bucket
+    assert status_of(exc) == 404
+    s3.delete_bucket(Bucket=name)
+    other.create_bucket(Bucket=name)  # released with the delete
+    with pytest.raises(ClientError) as exc:
+        s3.create_bucket(Bucket=name)
+    assert error_code(exc) == "BucketAlreadyExists"
+    other.delete_bucket(Bucket=name)
+    # The registry is the proxy's own: no user's token reaches its account.
+    conn = swift_client.Connection(
+        authurl=aio_cluster.auth_url, user="admin:admin", key=aio_cluster.users["admin:admin"]
+    )
+    url = conn.get_auth()[0].rsplit("/", 1)[0] + "/.s3"
+    with pytest.raises(swift_client.ClientException) as denied:
+        swift_client.get_account(url, conn.get_auth()[1])
+    assert denied.value.http_status in (401, 403)
+
+
 @pytest.mark.parametrize("name", ["ab", "UPPER", "a..b", "-dash", "192.168.1.1", "x" * 64])
 def test_invalid_bucket_names_are_refused(s3, name: str) -> None:
     with pytest.raises(ClientError) as exc:

@@ -13,7 +13,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from identity.tokens import Identity
 from proxy import infocache
-from proxy.authz import acl_kind, authorize, decide, is_owner
+from proxy.authz import PROXY_ITSELF, acl_kind, authorize, decide, is_owner
 from proxy.context import IDENTITY
 from proxy.paths import SwiftPath
 from service.backend_client import BackendResponse
@@ -260,3 +260,18 @@ def test_concurrent_misses_share_one_head(container_acls: _Backend) -> None:
     infos = asyncio.run(run())
     assert container_acls.heads == 1
     assert {info.read_acl for info in infos} == {".r:*"}
+
+
+def test_the_proxy_itself_owns_hidden_accounts_only() -> None:
+    registry = SwiftPath(".s3", "buckets", "name")
+    assert decide(PROXY_ITSELF, "PUT", registry, acl=None, referrer=None) is None
+    assert decide(PROXY_ITSELF, "GET", SwiftPath("AUTH_test", "c"), acl=None, referrer=None) == 403
+    # A token's identity with the same fields is another object: never the proxy's.
+    lookalike = Identity(
+        account=PROXY_ITSELF.account,
+        user=PROXY_ITSELF.user,
+        groups=PROXY_ITSELF.groups,
+        expires_at=PROXY_ITSELF.expires_at,
+    )
+    assert lookalike == PROXY_ITSELF
+    assert decide(lookalike, "PUT", registry, acl=None, referrer=None) == 403
