@@ -18,6 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from service.http_semantics import content_range, resolve_range, unsatisfied_content_range
 
@@ -60,11 +61,7 @@ async def answer(
     headers["Etag"] = backend.headers.get(MANIFEST_ETAG, "")
     headers["X-Static-Large-Object"] = "True"
     if request.method == "HEAD" or backend.status == 304:
-        response = web.StreamResponse(status=backend.status, headers=headers)
-        if backend.status != 304:
-            response.content_length = int(backend.headers[MANIFEST_SIZE])
-        await response.prepare(request)
-        return response
+        return await _head(request, backend.status, headers, int(backend.headers[MANIFEST_SIZE]))
     try:
         segments = await read_manifest(found)
     except (SegmentFailed, ValueError, *BACKEND_ERRORS) as exc:
@@ -96,6 +93,26 @@ async def answer(
     except ConnectionError:  # the client went away
         return response
     await response.write_eof()
+    return response
+
+
+async def _head(
+    request: web.Request, status: int, headers: CIMultiDict[str], size: int
+) -> web.StreamResponse:
+    """A HEAD's answer: what a GET's would be without the body, a single range's 206 too
+    (S3's HEAD with partNumber is one)."""
+    ranges = resolve_range(request.headers.get("Range"), size) if status == 200 else None
+    length = size
+    if ranges == []:
+        return web.Response(status=416, headers={"Content-Range": unsatisfied_content_range(size)})
+    if ranges is not None and len(ranges) == 1:
+        (start, stop), status = ranges[0], 206
+        headers["Content-Range"] = content_range(start, stop, size)
+        length = stop - start
+    response = web.StreamResponse(status=status, headers=headers)
+    if status != 304:
+        response.content_length = length
+    await response.prepare(request)
     return response
 
 

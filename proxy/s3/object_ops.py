@@ -29,7 +29,15 @@ from . import checksums
 from .context import S3Context
 from .errors import S3Error
 from .listing_xml import NAMESPACE
-from .swift import CHECKSUM_SYSMETA, call, error_from_status, head_object, swift_headers
+from .multipart_xml import MAX_PART_NUMBER
+from .swift import (
+    CHECKSUM_SYSMETA,
+    call,
+    error_from_status,
+    head_object,
+    object_segments,
+    swift_headers,
+)
 from .upload_store import UPLOAD_ID_SYSMETA, delete_parts
 
 # Query parameters that select another operation on an object: not served yet.
@@ -138,21 +146,50 @@ async def store_body(
 
 async def get_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
     query = request.query
-    part_number = query.get("partNumber")
-    if part_number is not None and part_number != "1":
-        # Without multipart uploads every object is one part.
-        raise S3Error("InvalidPartNumber" if part_number.isdigit() else "InvalidArgument")
+    headers = swift_headers(request)
+    if "partNumber" in query:
+        await _part_range(request, proxy, ctx, query["partNumber"], headers)
     ctx.checksum_mode = request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
     for name, header in RESPONSE_OVERRIDES.items():
         if name in query:
             ctx.extra_headers[header] = query[name]
-    response = await call(request, proxy, request.method, _path(ctx), swift_headers(request))
+    response = await call(request, proxy, request.method, _path(ctx), headers)
     status = response.status
     if status < 300 or status == 304:
         return response  # streamed already (a GET): proxy/s3/swift.py translates its headers
     if status == 404:
         raise await _missing(proxy, ctx)
     raise error_from_status(status, ctx)
+
+
+async def _part_range(
+    request: web.Request, proxy: Proxy, ctx: S3Context, text: str, headers: CIMultiDict[str]
+) -> None:
+    """``partNumber`` on a GET/HEAD: the part's bytes as a Range (a plain object is one part),
+    and ``x-amz-mp-parts-count`` for a multipart object."""
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PART_NUMBER:
+        raise S3Error(
+            "InvalidArgument", extra={"ArgumentName": "partNumber", "ArgumentValue": text}
+        )
+    if "Range" in headers:
+        raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query")
+    number = int(text)
+    status, segments = await object_segments(request, proxy, _path(ctx))
+    if status == 404:
+        raise await _missing(proxy, ctx)
+    if not 200 <= status < 300:
+        raise error_from_status(status, ctx)
+    if segments is None:
+        if number != 1:
+            raise S3Error("InvalidPartNumber")
+        return
+    if number > len(segments):
+        raise S3Error("InvalidPartNumber")
+    start = sum(s.size_bytes for s in segments[: number - 1])
+    size = segments[number - 1].size_bytes
+    if size:
+        headers["Range"] = f"bytes={start}-{start + size - 1}"
+    ctx.extra_headers["x-amz-mp-parts-count"] = str(len(segments))
 
 
 async def delete_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:

@@ -23,12 +23,13 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .. import account as account_controller
-from .. import authz
+from .. import authz, manifest, manifest_get
 from .. import container as container_controller
 from .. import object as object_controller
-from ..backend import backend_headers
+from ..backend import BACKEND_ERRORS, backend_headers
 from ..context import INTERNAL_HEADERS, Proxy
-from ..object_get import find_object
+from ..manifest import Segment
+from ..object_get import Found, find_object
 from ..object_write import object_names, object_path_for
 from ..paths import SwiftPath
 from ..streaming import BODY_FILTER, PieceSource
@@ -133,22 +134,46 @@ async def head_object(
 ) -> tuple[int, CIMultiDict[str]]:
     """A HEAD of an object for the S3 layer's own use (a copy's source): its status and
     headers, authorised as the client's HEAD, never sent to the client (the object
-    controller's HEAD answer is; it writes it out itself)."""
-    target = swift_url(path.account, path.container, path.obj)
-    sub = request.clone(method="HEAD", rel_url=URL(target, encoded=True), headers=headers)
-    await authz.authorize(sub, proxy, path)
-    account, container, obj = object_names(path)
-    ring = proxy.object_ring
-    part, primaries = ring.get_nodes(account, container, obj)
-    found = await find_object(
-        proxy, ring, part, primaries, "HEAD", object_path_for(part, path), backend_headers(sub)
-    )
+    controller's HEAD answer is; it writes it out itself).  A manifest's are its own, with
+    its object's ETag and size in sysmeta (proxy/manifest.py)."""
+    found = await _find(request, proxy, path, "HEAD", headers)
     try:
         if found.response is not None:
             return found.response.status, CIMultiDict(found.response.headers)
         return found.status, found.headers
     finally:
         found.release()
+
+
+async def object_segments(
+    request: web.Request, proxy: Proxy, path: SwiftPath
+) -> tuple[int, list[Segment] | None]:
+    """(status, the segments of the manifest at ``path``; None if it is a plain object)."""
+    found = await _find(request, proxy, path, "GET", {})
+    try:
+        if not manifest_get.is_manifest(found):
+            return found.status, None
+        try:
+            return found.status, await manifest_get.read_manifest(found)
+        except (manifest_get.SegmentFailed, ValueError, *BACKEND_ERRORS):
+            return 503, None
+    finally:
+        found.release()
+
+
+async def _find(
+    request: web.Request, proxy: Proxy, path: SwiftPath, method: str, headers: Mapping[str, str]
+) -> Found:
+    target = swift_url(path.account, path.container, path.obj)
+    sub = request.clone(method=method, rel_url=URL(target, encoded=True), headers=headers)
+    await authz.authorize(sub, proxy, path)
+    account, container, obj = object_names(path)
+    ring = proxy.object_ring
+    part, primaries = ring.get_nodes(account, container, obj)
+    asked = backend_headers(sub, **manifest.GET_HEADERS)
+    return await find_object(
+        proxy, ring, part, primaries, method, object_path_for(part, path), asked
+    )
 
 
 def _fixed_body(body: bytes) -> Callable[[PieceSource], PieceSource]:

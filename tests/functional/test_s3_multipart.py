@@ -238,3 +238,33 @@ def test_parts_are_invisible_to_listings_and_removed_with_the_object(
     assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"2"
     s3.delete_object(Bucket=bucket, Key="obj")
     assert conn.get_container(segments)[1] == []
+
+
+def test_part_number_reads_one_part(s3, bucket: str) -> None:
+    one, two = os.urandom(PART), os.urandom(1000)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="p")["UploadId"]
+    etags = [
+        s3.upload_part(Bucket=bucket, Key="p", UploadId=upload, PartNumber=n, Body=body)["ETag"]
+        for n, body in ((1, one), (2, two))
+    ]
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="p",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]},
+    )
+    second = s3.get_object(Bucket=bucket, Key="p", PartNumber=2)
+    assert second["Body"].read() == two
+    assert second["PartsCount"] == 2
+    assert second["ContentRange"] == f"bytes {PART}-{PART + 999}/{PART + 1000}"
+    head = s3.head_object(Bucket=bucket, Key="p", PartNumber=1)
+    assert (head["ContentLength"], head["PartsCount"]) == (PART, 2)
+    assert head["ResponseMetadata"]["HTTPStatusCode"] == 206
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="p", PartNumber=3)
+    assert code(exc) == "InvalidPartNumber"
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"one part")
+    assert s3.get_object(Bucket=bucket, Key="plain", PartNumber=1)["Body"].read() == b"one part"
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="plain", PartNumber=2)
+    assert code(exc) == "InvalidPartNumber"
