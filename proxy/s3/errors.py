@@ -33,6 +33,10 @@ CODES: dict[str, tuple[int, str]] = {
         400,
         "You did not provide the number of bytes specified by the Content-Length HTTP header.",
     ),
+    "IncorrectNumberOfFilesInPostRequest": (
+        400,
+        "POST requires exactly one file upload per request.",
+    ),
     "InternalError": (500, "We encountered an internal error. Please try again."),
     "InvalidAccessKeyId": (
         403,
@@ -49,11 +53,19 @@ CODES: dict[str, tuple[int, str]] = {
     "InvalidLocationConstraint": (400, "The specified location-constraint is not valid."),
     "InvalidPartNumber": (416, "The requested partnumber is not satisfiable."),
     "InvalidPartOrder": (400, "The list of parts was not in ascending order."),
+    "InvalidPolicyDocument": (
+        400,
+        "The content of the form does not meet the conditions specified in the policy document.",
+    ),
     "InvalidRange": (416, "The requested range is not satisfiable."),
     "InvalidRequest": (400, "Invalid Request."),
     "InvalidURI": (400, "Couldn't parse the specified URI."),
     "KeyTooLongError": (400, "Your key is too long."),
     "MetadataTooLarge": (400, "Your metadata headers exceed the maximum allowed metadata size."),
+    "MalformedPOSTRequest": (
+        400,
+        "The body of your POST request is not well-formed multipart/form-data.",
+    ),
     "MalformedTrailerError": (
         400,
         "The request contained trailing data that was not well-formed or did not conform to "

@@ -30,7 +30,7 @@ from service.errors import HTTPStatusError
 from ..authz import reseller_prefix
 from ..constraints import VALID_API_VERSIONS
 from ..context import IDENTITY, TRANS_ID, Proxy
-from . import body, bucket_ops, multipart, object_ops, service_ops, sigv2, sigv4
+from . import body, bucket_ops, multipart, object_ops, post_object, service_ops, sigv2, sigv4
 from .context import S3, S3_CREDENTIALS, S3Context
 from .errors import S3Error
 from .swift import error_from_status
@@ -63,6 +63,8 @@ async def handle(request: web.Request, proxy: Proxy) -> web.StreamResponse:
     ctx = S3Context(request_id=request[TRANS_ID], bucket=bucket, key=key, resource=resource)
     request[S3] = ctx
     try:
+        if post_object.is_post_object(request, ctx):  # the form's policy signature is its auth
+            return await post_object.handle(request, proxy, ctx)
         _authenticate(request, proxy, ctx, raw_path, raw_query)
         return await _operation(request, proxy, ctx)
     except S3Error as exc:
