@@ -16,7 +16,15 @@ from service.http_semantics import http_date
 from service.names import MAX_FILE_SIZE, check_metadata
 from service.timestamp import Timestamp
 
-from .checksum_footer import FOOTER_BYTES, FOOTER_HEADER, FOOTER_KIND
+from . import checksum_footer as footer_format
+from .checksum_footer import (
+    FOOTER_BYTES,
+    FOOTER_HEADER,
+    FOOTER_KIND,
+    FOOTER_KIND_META,
+    META_HEADER,
+    MetaLayout,
+)
 from .metadata import ObjectMetadata
 
 # Swift's default allowed_headers (x-delete-at aside: the engine keeps it in its own field).
@@ -47,19 +55,42 @@ def request_timestamp(headers: Mapping[str, str]) -> Timestamp:
         raise BadRequest(f"X-Timestamp should be a UNIX timestamp; was {value!r}") from None
 
 
-def checksum_footer(headers: Mapping[str, str]) -> bool:
-    """Whether the PUT body ends with the proxy's checksum footer (400 for an unknown kind)."""
+def checksum_footer(headers: Mapping[str, str]) -> tuple[bool, MetaLayout | None]:
+    """Whether the PUT body ends with the proxy's checksum footer, and what the meta part
+    after it declares (version ``md5+xxh3-64+meta``; else None).  400 before any byte of the
+    body: an unknown version, a declaration without that version or that version without
+    one, a name that is not object sysmeta, or one the headers also set."""
     kind = headers.get(FOOTER_HEADER)
-    if kind is None:
-        return False
-    if kind.strip().lower() != FOOTER_KIND:
+    declared = headers.get(META_HEADER)
+    if kind is None or (kind := kind.strip().lower()) == FOOTER_KIND:
+        if declared is not None:
+            raise BadRequest(f"{META_HEADER} needs {FOOTER_HEADER}: {FOOTER_KIND_META}")
+        return kind is not None, None
+    if kind != FOOTER_KIND_META:
         raise BadRequest(f"Unsupported {FOOTER_HEADER}: {kind!r}")
-    return True
+    if declared is None:
+        raise BadRequest(f"{FOOTER_HEADER}: {FOOTER_KIND_META} needs {META_HEADER}")
+    try:
+        layout = footer_format.decode_meta_header(declared)
+    except footer_format.FooterFormatError as exc:
+        raise BadRequest(str(exc)) from None
+    for name, _ in layout:
+        if name in headers:  # a CIMultiDict (aiohttp's): looked up without regard to case
+            raise BadRequest(f"{name} is both a header and in the checksum footer")
+    return True, layout
 
 
-def put_content_length(headers: Mapping[str, str], *, footer: bool = False) -> int | None:
-    """The object data's length (the body's, less any checksum footer), or None for a
-    chunked body (411 if it has neither)."""
+def footer_bytes(footer: bool, layout: MetaLayout | None) -> int:
+    """How many bytes a PUT body carries after the object data: the checksum footer's, and
+    those of the meta part ``layout`` declares."""
+    if not footer:
+        return 0
+    return FOOTER_BYTES if layout is None else FOOTER_BYTES + footer_format.meta_part_bytes(layout)
+
+
+def put_content_length(headers: Mapping[str, str], *, footer_bytes: int = 0) -> int | None:
+    """The object data's length (the body's, less ``footer_bytes``: a checksum footer and
+    any meta part after it), or None for a chunked body (411 if it has neither)."""
     if headers.get("Transfer-Encoding", "").lower() == "chunked":
         return None  # RFC 9112 §6.3: chunked wins over any Content-Length
     text = headers.get("Content-Length")
@@ -68,10 +99,10 @@ def put_content_length(headers: Mapping[str, str], *, footer: bool = False) -> i
     if not text.isascii() or not text.isdigit():
         raise BadRequest(f"Invalid Content-Length header: {text!r}")
     length = int(text)
-    if footer:
-        if length < FOOTER_BYTES:
+    if footer_bytes:
+        if length < footer_bytes:
             raise BadRequest(f"Content-Length {length} is shorter than the checksum footer")
-        length -= FOOTER_BYTES
+        length -= footer_bytes
     if length > MAX_FILE_SIZE:
         raise RequestEntityTooLarge("Your request is too large.")
     return length

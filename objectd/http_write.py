@@ -44,8 +44,9 @@ async def handle_put(request: web.Request) -> web.Response:
     engine, path = request.app[ENGINE], object_path(request)
     headers = request.headers
     timestamp = http_headers.request_timestamp(headers)
-    footer = http_headers.checksum_footer(headers)
-    content_length = http_headers.put_content_length(headers, footer=footer)
+    footer, late_sysmeta = http_headers.checksum_footer(headers)  # and the sysmeta it brings
+    footer_bytes = http_headers.footer_bytes(footer, late_sysmeta)
+    content_length = http_headers.put_content_length(headers, footer_bytes=footer_bytes)
     content_type = http_headers.put_content_type(headers)
     delete_at = http_headers.delete_at(headers, timestamp)
     stored = http_headers.stored_headers(headers)
@@ -63,6 +64,8 @@ async def handle_put(request: web.Request) -> web.Response:
         return meta
 
     async with write:  # aborts (nothing stored) unless committed
+        if late_sysmeta is not None:
+            write.expect_footer_meta(late_sysmeta)
         await send_continue(request)
         await _receive_body(request, write)
         meta = await _to_the_end(request, commit_and_update())

@@ -15,7 +15,7 @@ from service.timestamp import Timestamp
 
 from . import checksum_footer
 from .checksum import BodyDigest
-from .checksum_footer import FOOTER_BYTES, FooterHoldback
+from .checksum_footer import FOOTER_BYTES, FooterHoldback, MetaLayout
 from .errors import ChecksumFooterMismatch, ChecksumFooterMissing, EtagMismatch, SizeMismatch
 from .metadata import BodyLocation, ObjectMetadata
 from .versions import check_delete_at, check_user_meta
@@ -31,7 +31,9 @@ class ObjectWrite(abc.ABC):
     ``checksum_footer``: the stream ends with the sender's 48-byte footer (MD5 and xxh3-64
     of the object data, objectd/checksum_footer.py), which is held back, not stored; the
     MD5 is not computed here but taken from the footer once the data's xxh3-64 matches it.
-    ``content_length`` is the object data's length either way, without the footer.
+    ``expect_footer_meta``, before the first chunk: the footer is followed by a meta part
+    (late sysmeta, stored with the object's other headers at commit).  ``content_length`` is
+    the object data's length either way, without the footer.
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class ObjectWrite(abc.ABC):
         self._digest = BodyDigest(block_size_bytes, md5=not checksum_footer)
         self._holdback = FooterHoldback() if checksum_footer else None
         self._footer: bytes | None = None  # the footer's bytes, once the stream has ended
+        self._meta_layout: MetaLayout | None = None  # what a meta part after it declares
         self._stream_bytes = 0  # object data and any footer bytes held back
         self._state = "open"  # then "committing" and "done", or "aborted"
 
@@ -69,7 +72,15 @@ class ObjectWrite(abc.ABC):
     @property
     def footer_bytes(self) -> int:
         """How many bytes the stream carries besides the object data."""
-        return 0 if self._holdback is None else FOOTER_BYTES
+        return 0 if self._holdback is None else self._holdback.tail_bytes
+
+    def expect_footer_meta(self, layout: MetaLayout) -> None:
+        """The checksum footer is followed by a meta part of ``layout`` (version
+        ``md5+xxh3-64+meta``): its sysmeta is stored with the object.  Before any chunk."""
+        if self._holdback is None or self._stream_bytes or self._meta_layout is not None:
+            raise RuntimeError("a footer meta part needs a checksum footer and no chunk yet")
+        self._meta_layout = layout
+        self._holdback = FooterHoldback(FOOTER_BYTES + checksum_footer.meta_part_bytes(layout))
 
     @property
     def body_location(self) -> BodyLocation:
@@ -161,11 +172,16 @@ class ObjectWrite(abc.ABC):
     ) -> ObjectMetadata:
         if not isinstance(content_type, str):
             raise TypeError("content_type must be a str")
-        checked_meta = check_user_meta(user_meta)
-        check_delete_at(delete_at)
         if self.content_length is not None and self.size_bytes != self.content_length:
             raise SizeMismatch(self.content_length, self.size_bytes)
-        etag = self._digest.etag if self._holdback is None else self._footer_md5()
+        if self._holdback is None:
+            etag = self._digest.etag
+        else:
+            etag = self._footer_md5()
+            if self._meta_layout is not None:
+                user_meta = {**(user_meta or {}), **self._footer_sysmeta(self._meta_layout)}
+        checked_meta = check_user_meta(user_meta)
+        check_delete_at(delete_at)
         if expected_etag is not None and normalize_etag(expected_etag) != etag:
             raise EtagMismatch(normalize_etag(expected_etag), etag)
         return ObjectMetadata(
@@ -195,10 +211,10 @@ class ObjectWrite(abc.ABC):
         if self._footer is None:
             raise ChecksumFooterMissing(
                 f"the body ended after {self._stream_bytes} bytes, "
-                f"before its {FOOTER_BYTES}-byte checksum footer"
+                f"before its {self.footer_bytes}-byte checksum footer"
             )
         try:
-            footer = checksum_footer.decode(self._footer)
+            footer = checksum_footer.decode(self._footer[:FOOTER_BYTES])
         except checksum_footer.FooterFormatError as exc:
             raise ChecksumFooterMismatch(str(exc)) from None
         xxh3_hex = self._digest.xxh3_hex
@@ -208,6 +224,16 @@ class ObjectWrite(abc.ABC):
                 f"{footer.xxh3_hex}: damaged on its way from the proxy"
             )
         return footer.md5_hex
+
+    def _footer_sysmeta(self, layout: MetaLayout) -> dict[str, str]:
+        """The meta part's sysmeta (names title-cased, as stored_headers keeps a header's),
+        once its own xxh3-64 vouches for it: ChecksumFooterMismatch if it does not."""
+        assert self._footer is not None
+        try:
+            values = checksum_footer.decode_meta(layout, self._footer[FOOTER_BYTES:])
+        except checksum_footer.FooterFormatError as exc:
+            raise ChecksumFooterMismatch(str(exc)) from None
+        return {name.title(): value for name, value in values.items()}
 
     @abc.abstractmethod
     async def _received(self, data: bytes | memoryview) -> None:

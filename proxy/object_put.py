@@ -46,6 +46,7 @@ from .object_write import (
 )
 from .paths import SwiftPath
 from .streaming import (
+    LATE_SYSMETA,
     BodySource,
     BodyTooLarge,
     ClientDisconnected,
@@ -120,6 +121,7 @@ async def store_object(
             length,
             ready_for_body,
             client_etag=headers.get("Etag"),
+            late_sysmeta=request.get(LATE_SYSMETA),
         )
     except EtagMismatch:
         return web.Response(status=422, text="Unprocessable Entity")

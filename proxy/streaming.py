@@ -28,6 +28,9 @@ aiohttp buffers of the client.
 The checksum footer (``SEND_CHECKSUM_FOOTER``; docs/design/proxy.md): the MD5 and xxh3-64 of
 the data, computed here once as it streams, end every replica's body, so the object servers
 need not compute the MD5 three times, and the xxh3 checks the proxy → object server hop.
+With ``late_sysmeta`` (``LATE_SYSMETA``: an S3 checksum sent as an aws-chunked trailer), the
+footer's version ``md5+xxh3-64+meta`` also carries sysmeta whose values are known only once
+the body has passed, declared (names, lengths) in the headers before the body.
 
 A client that goes away mid-body (499) or stalls for ``client_timeout_s`` (408) cuts every
 replica's request: each connection is aborted before the end of its body, so no object
@@ -40,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import xxhash
 from aiohttp import web
@@ -48,7 +52,13 @@ from aiohttp.http import HttpVersion11
 from ring.device import Device
 from ring.ring import Ring
 from service import checksum_footer
-from service.checksum_footer import FOOTER_BYTES, FOOTER_HEADER, FOOTER_KIND
+from service.checksum_footer import (
+    FOOTER_BYTES,
+    FOOTER_HEADER,
+    FOOTER_KIND,
+    FOOTER_KIND_META,
+    META_HEADER,
+)
 from service.http11 import Upload
 from service.names import MAX_FILE_SIZE
 
@@ -69,6 +79,10 @@ CONTINUE_SENT = web.RequestKey("torus.continue_sent", bool)
 # The checksum footer (docs/design/proxy.md): the object servers' side must be deployed
 # everywhere before this is turned on, as an older object server would store the footer.
 SEND_CHECKSUM_FOOTER = True
+# Late sysmeta in the footer (``md5+xxh3-64+meta``): an object server from before it refuses
+# that version (400, nothing stored), so every one must have it before this is on.  Off, a
+# LATE_SYSMETA is ignored: an S3 trailer's checksum is verified but not stored, as before.
+SEND_FOOTER_META = True
 
 
 class ClientDisconnected(Exception):
@@ -96,6 +110,28 @@ PieceSource = Callable[[], Awaitable[bytes]]
 # proxy/s3/): the client's pieces in, the body's out.  A filter that raises fails the PUT
 # before anything is committed (``put_replicas`` cuts every replica first).
 BODY_FILTER = web.RequestKey("torus.body_filter", Callable[[PieceSource], PieceSource])
+
+
+@dataclass(frozen=True)
+class LateSysmeta:
+    """Object sysmeta whose values are known only once the body has passed (an S3 checksum
+    sent as an aws-chunked trailer, verified by the body filter at the body's end), stored
+    with the object in the same commit: sent in the checksum footer (version
+    ``md5+xxh3-64+meta``, service/checksum_footer.py).
+
+    ``names_and_lengths``: each ``X-Object-Sysmeta-*`` name and its value's length in bytes
+    (UTF-8), known before the body (the object servers hold that much of its end back).
+    ``values()``: name → value, called once after the body's last piece, before the footer
+    is sent; a value not of its declared length fails the PUT (nothing committed)."""
+
+    names_and_lengths: tuple[tuple[str, int], ...]
+    values: Callable[[], Mapping[str, str]]
+
+
+# Set by the S3 layer (proxy/s3/body.py) on a PUT whose checksum comes as a trailer; the
+# object controller passes it to ``put_replicas``.  Object servers must all understand
+# ``md5+xxh3-64+meta`` before anything sets it (docs/design/proxy.md, the checksum footer).
+LATE_SYSMETA = web.RequestKey("torus.late_sysmeta", LateSysmeta)
 
 
 def client_body(request: web.Request, proxy: Proxy, length: int | None) -> BodySource:
@@ -174,18 +210,26 @@ async def put_replicas(
     ready_for_body: Callable[[], Awaitable[None]],
     *,
     client_etag: str | None = None,
+    late_sysmeta: LateSysmeta | None = None,
 ) -> list[BackendResponse | None]:
     """PUT the body ``read`` gives to every replica; each replica's answer (None: none).
 
     ``length``: the body's length, None if unknown (chunked).  ``ready_for_body`` is awaited
     once the backends are ready for the body, just before the first read (the client's 100
     Continue).  ``client_etag``: the ETag the client sent (checked against the proxy's own
-    MD5 when footers are sent, ``EtagMismatch``).  Raises what ``read`` raises, after
-    cutting every replica's request.
+    MD5 when footers are sent, ``EtagMismatch``).  ``late_sysmeta``: sysmeta sent after the
+    body, in the footer (which it turns on whatever ``SEND_CHECKSUM_FOOTER`` says), if
+    ``SEND_FOOTER_META``.  Raises what ``read`` raises (or ``late_sysmeta.values()``, or
+    FooterFormatError for a value not as declared), after cutting every replica's request.
     """
-    footer = FooterDigest() if SEND_CHECKSUM_FOOTER else None
+    footer = None
+    if late_sysmeta is not None and SEND_FOOTER_META:
+        footer = FooterDigest(late_sysmeta)  # FooterFormatError now for a bad declaration
+    elif SEND_CHECKSUM_FOOTER:
+        footer = FooterDigest()
     if footer is not None:
-        headers_per_replica = [{**h, FOOTER_HEADER: FOOTER_KIND} for h in headers_per_replica]
+        footer_headers = footer.headers
+        headers_per_replica = [{**h, **footer_headers} for h in headers_per_replica]
     if length is not None and length <= proxy.config.object_chunk_size:
         await ready_for_body()
         body = await _read_small(read, length)
@@ -195,7 +239,7 @@ async def put_replicas(
             body += footer.encode()
         return await replicated(proxy, ring, part, "PUT", path_for_node, headers_per_replica, body)
     if footer is not None and length is not None:
-        length += FOOTER_BYTES
+        length += footer.tail_bytes
     fanout = _FanOut(proxy, ring, part, path_for_node, headers_per_replica, length)
     return await fanout.run(read, ready_for_body, footer, client_etag)
 
@@ -414,13 +458,30 @@ class _FanOut:
         return [replica.answer for replica in self.replicas]
 
 
+_PLAIN_FOOTER = {FOOTER_HEADER: FOOTER_KIND}
+
+
 class FooterDigest:
     """The MD5 and xxh3-64 of an object's data, computed once here as it streams, sent after
-    the data as the last ``FOOTER_BYTES`` of each replica's body (docs/design/proxy.md)."""
+    the data as the last ``FOOTER_BYTES`` of each replica's body (docs/design/proxy.md); with
+    ``late_sysmeta``, followed by its meta part (``tail_bytes`` in all).  ``headers``: what
+    every replica's request carries to say so."""
 
-    def __init__(self) -> None:
+    def __init__(self, late_sysmeta: LateSysmeta | None = None) -> None:
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._xxh3 = xxhash.xxh3_64()
+        self._late = late_sysmeta
+        self._layout: checksum_footer.MetaLayout = ()
+        self.headers: Mapping[str, str] = _PLAIN_FOOTER
+        self.tail_bytes = FOOTER_BYTES
+        if late_sysmeta is not None:
+            layout = tuple(late_sysmeta.names_and_lengths)
+            self._layout = layout
+            self.headers = {
+                FOOTER_HEADER: FOOTER_KIND_META,
+                META_HEADER: checksum_footer.encode_meta_header(layout),
+            }
+            self.tail_bytes = FOOTER_BYTES + checksum_footer.meta_part_bytes(layout)
 
     def update(self, data: bytes) -> None:
         self._md5.update(data)
@@ -432,6 +493,11 @@ class FooterDigest:
             raise EtagMismatch()
 
     def encode(self) -> bytes:
-        return checksum_footer.encode(
+        """The body's tail, once the data has passed: the footer, and any meta part (whose
+        values are asked for now)."""
+        footer = checksum_footer.encode(
             checksum_footer.ChecksumFooter(self._md5.hexdigest(), self._xxh3.hexdigest())
         )
+        if self._late is None:
+            return footer
+        return footer + checksum_footer.encode_meta(self._layout, self._late.values())

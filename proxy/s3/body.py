@@ -16,14 +16,15 @@ on every replica and nothing is stored.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 from aiohttp import web
 
-from ..streaming import BODY_FILTER, PieceSource
+from ..streaming import BODY_FILTER, LATE_SYSMETA, LateSysmeta, PieceSource
 from . import checksums, sigv2
 from .aws_chunked import AwsChunkedDecoder, declared_trailers
-from .context import S3
+from .context import S3, S3Context
 from .errors import S3Error
 from .sigv4 import (
     STREAMING_SIGNED,
@@ -32,6 +33,7 @@ from .sigv4 import (
     UNSIGNED_PAYLOAD,
     SignedRequest,
 )
+from .swift import CHECKSUM_SYSMETA
 
 STREAMING = (STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER)
 
@@ -61,6 +63,13 @@ def install(request: web.Request, signed: SignedRequest | None, signing_key: byt
         return
     sha256 = None if streaming or payload == UNSIGNED_PAYLOAD else payload.lower()
     requested = ctx.checksum
+    if (
+        requested is not None
+        and requested.from_trailer
+        and request.method == "PUT"
+        and "x-amz-copy-source" not in headers
+    ):
+        request[LATE_SYSMETA] = late_checksum(ctx, requested.algorithm)
 
     def body_filter(raw: PieceSource) -> PieceSource:
         source = raw
@@ -103,6 +112,21 @@ def install(request: web.Request, signed: SignedRequest | None, signing_key: byt
         return next_piece
 
     request[BODY_FILTER] = body_filter
+
+
+def late_checksum(ctx: S3Context, algorithm: str) -> LateSysmeta:
+    """A trailer's checksum, stored as the object's sysmeta (as a header's is) in the checksum
+    footer (proxy/streaming.py ``LATE_SYSMETA``): its base64 has a fixed length for each
+    algorithm, so the object servers know before the body how much of its end to hold back."""
+    name = CHECKSUM_SYSMETA + algorithm.lower()
+    length = len(base64.b64encode(bytes(checksums.DIGEST_BYTES[algorithm])))
+
+    def values() -> dict[str, str]:
+        if ctx.checksum_value is None:  # the body filter sets it once the trailer matched
+            raise RuntimeError(f"{name}: the body ended without its checksum verified")
+        return {name: ctx.checksum_value}
+
+    return LateSysmeta(names_and_lengths=((name, length),), values=values)
 
 
 async def read_whole(request: web.Request, limit: int) -> bytes:
