@@ -126,9 +126,22 @@ async def _outgoing_headers(request: web.Request, response: web.StreamResponse) 
         headers["X-Trans-Id"] = trans_id
         headers["X-Openstack-Request-Id"] = trans_id
     s3_swift.translate_headers(request, response)  # before the gatekept ones go: it reads some
+    if _body_in_doubt(request):
+        response.force_close()  # closed after this answer...
+        headers["Connection"] = "close"  # ...and said so (its headers were made already)
     gatekept = [name for name in headers if GATEKEPT.match(name)]
     for name in gatekept:
         headers.popall(name, None)
+
+
+def _body_in_doubt(request: web.Request) -> bool:
+    """An answer given before a body sent with ``Expect: 100-continue`` was read: the client
+    may send the body or not (it need not, without our 100), so the connection cannot carry
+    another request: aiohttp would take the next request's first bytes for the rest of this
+    body (boto3 sends every PUT so, and re-uses the connection after an early error)."""
+    if request.headers.get("Expect", "").lower() != "100-continue":
+        return False
+    return request.content_length != 0 and not request.content.at_eof()
 
 
 async def _expect_handler(request: web.Request) -> None:

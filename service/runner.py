@@ -201,6 +201,9 @@ async def run_worker(
         access_log_class=AccessLogger.counting_into(metrics.requests),
         access_log=logging.getLogger(ACCESS_LOGGER),
         shutdown_timeout=config.shutdown_grace_s,
+        # A body sent with Content-Encoding (gzip) is stored as sent, as Swift and S3 do:
+        # aiohttp would inflate it, breaking its length, ETag and x-amz-content-sha256.
+        auto_decompress=False,
     )
     await runner.setup()
     try:

@@ -27,7 +27,7 @@ from . import bucket_registry, listing_xml
 from .body import read_whole
 from .context import S3Context, owner_of
 from .errors import S3Error
-from .listing_xml import NAMESPACE, Owner
+from .listing_xml import NAMESPACE, private_acl
 from .swift import body_of, call, error_from_status, swift_headers
 from .upload_store import segments_container
 
@@ -35,10 +35,12 @@ MAX_DELETE_KEYS = 1000
 MAX_SMALL_BODY = 1 << 20  # a CreateBucket or DeleteObjects body
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
+# Bucket settings that cannot be set yet, so a GET truthfully finds none (as S3 answers a
+# bucket without one; clients such as s3cmd ask).
+NEVER_SET = {"policy": "NoSuchBucketPolicy", "cors": "NoSuchCORSConfiguration"}
 UNSUPPORTED_SUBRESOURCES = (
     "accelerate",
     "analytics",
-    "cors",
     "encryption",
     "intelligent-tiering",
     "inventory",
@@ -48,7 +50,6 @@ UNSUPPORTED_SUBRESOURCES = (
     "notification",
     "object-lock",
     "ownershipControls",
-    "policy",
     "policyStatus",
     "publicAccessBlock",
     "replication",
@@ -63,6 +64,12 @@ async def handle(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Stre
     for name in UNSUPPORTED_SUBRESOURCES:
         if name in query:
             raise S3Error("NotImplemented", f"The bucket '{name}' operation is not implemented.")
+    for name, missing in NEVER_SET.items():
+        if name in query:
+            if request.method != "GET":
+                raise S3Error("NotImplemented", f"Setting a bucket's {name} is not implemented.")
+            await _require(request, proxy, ctx)
+            raise S3Error(missing, extra={"BucketName": ctx.bucket or ""})
     method = request.method
     if method == "PUT":
         if "acl" in query or "versioning" in query:
@@ -171,7 +178,7 @@ async def get_bucket(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.
         return _xml(f'<VersioningConfiguration xmlns="{NAMESPACE}"/>')
     if "acl" in query:
         await _require(request, proxy, ctx)
-        return _xml(_private_acl(owner_of(request)))
+        return _xml(private_acl(owner_of(request)))
     owner = owner_of(request)
     bucket = ctx.bucket or ""
     if "versions" in query:
@@ -256,18 +263,6 @@ def _delete_request(body: bytes) -> tuple[list[str], bool]:
     if not keys or len(keys) > MAX_DELETE_KEYS:
         raise S3Error("MalformedXML")
     return keys, quiet
-
-
-def _private_acl(owner: Owner) -> str:
-    ident = escape(owner.id)
-    return (
-        f'<AccessControlPolicy xmlns="{NAMESPACE}"><Owner><ID>{ident}</ID>'
-        f"<DisplayName>{ident}</DisplayName></Owner><AccessControlList><Grant>"
-        '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-        f'xsi:type="CanonicalUser"><ID>{ident}</ID><DisplayName>{ident}</DisplayName>'
-        "</Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList>"
-        "</AccessControlPolicy>"
-    )
 
 
 def _xml(text: str) -> web.Response:

@@ -79,6 +79,8 @@ CODES: dict[str, tuple[int, str]] = {
     "MethodNotAllowed": (405, "The specified method is not allowed against this resource."),
     "MissingContentLength": (411, "You must provide the Content-Length HTTP header."),
     "MissingSecurityHeader": (400, "Your request was missing a required header."),
+    "NoSuchBucketPolicy": (404, "The bucket policy does not exist."),
+    "NoSuchCORSConfiguration": (404, "The CORS configuration does not exist."),
     "NoSuchBucket": (404, "The specified bucket does not exist."),
     "NoSuchKey": (404, "The specified key does not exist."),
     "NoSuchUpload": (404, "The specified multipart upload does not exist."),

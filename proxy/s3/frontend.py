@@ -38,6 +38,7 @@ from .swift import error_from_status
 log = logging.getLogger("torus.proxy")
 Operation = Callable[[web.Request, Proxy, S3Context], Awaitable[web.StreamResponse]]
 _SWIFT_ONLY = ("/info", "/healthcheck")
+MAX_KEY_BYTES = 1024  # S3's limit on a key (UTF-8); Swift's object names may be longer
 
 
 def is_s3(request: web.Request) -> bool:
@@ -157,6 +158,8 @@ def _credential(request: web.Request, access_key: str) -> Ec2Credential:
 async def _operation(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
     if ctx.bucket is None:
         return await service_ops.handle(request, proxy, ctx)
+    if ctx.key is not None and len(ctx.key.encode()) > MAX_KEY_BYTES:
+        raise S3Error("KeyTooLongError", extra={"Size": str(len(ctx.key.encode()))})
     multipart_op = _multipart_operation(request, ctx)
     if multipart_op is not None:
         return await multipart_op(request, proxy, ctx)

@@ -439,3 +439,16 @@ def render_list_buckets(params: ListBucketsParams, rows: Sequence[Row], owner: O
     if params.prefix:
         xml.add("Prefix", params.prefix)
     return xml.done()
+
+
+def private_acl(owner: Owner) -> str:
+    """An AccessControlPolicy granting the owner FULL_CONTROL: a private bucket's or object's."""
+    ident = escape(owner.id)
+    return (
+        f'<AccessControlPolicy xmlns="{NAMESPACE}"><Owner><ID>{ident}</ID>'
+        f"<DisplayName>{ident}</DisplayName></Owner><AccessControlList><Grant>"
+        '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        f'xsi:type="CanonicalUser"><ID>{ident}</ID><DisplayName>{ident}</DisplayName>'
+        "</Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList>"
+        "</AccessControlPolicy>"
+    )

@@ -22,6 +22,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Mapping
+from urllib.parse import quote
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -159,7 +160,11 @@ async def _upload_part_copy(
     if not 200 <= status < 300:
         raise error_from_status(status, ctx)
     headers = CIMultiDict(
-        {"X-Copy-From": f"/{bucket}/{key}", "Content-Length": "0", "X-Fresh-Metadata": "true"}
+        {
+            "X-Copy-From": quote(f"/{bucket}/{key}"),  # decoded by Swift's copy: quoted
+            "Content-Length": "0",
+            "X-Fresh-Metadata": "true",
+        }
     )
     headers["Content-Type"] = "application/octet-stream"
     copy_range = request.headers.get("x-amz-copy-source-range")

@@ -5,16 +5,15 @@ Each is the Swift object request of the same meaning (proxy/s3/swift.py): metada
 sent in a header kept as object sysmeta (returned with ``x-amz-checksum-mode: ENABLED``);
 ranges and conditional GET/HEAD are Swift's own, whose rules match S3's.
 
-Multipart uploads are proxy/s3/multipart.py's.  Not yet (501 NotImplemented, listed in
-docs/design/s3.md): ``If-Match`` on PUT, object ACLs, tagging, retention, and the stored value of a
-checksum sent as a trailer (it is verified, not kept: the object servers take metadata only
-before the body).
+Multipart uploads are proxy/s3/multipart.py's.  A checksum sent as a trailer is stored too,
+through the checksum footer's late sysmeta (proxy/s3/body.py).  Not yet (501 NotImplemented,
+listed in docs/design/s3.md): ``If-Match`` on PUT, setting ACLs, tagging, retention.
 """
 
 from __future__ import annotations
 
 from email.utils import parsedate_to_datetime
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape
 
 from aiohttp import web
@@ -26,9 +25,9 @@ from .. import infocache
 from ..context import Proxy
 from ..paths import SwiftPath
 from . import checksums
-from .context import S3Context
+from .context import S3Context, owner_of
 from .errors import S3Error
-from .listing_xml import NAMESPACE
+from .listing_xml import NAMESPACE, private_acl
 from .multipart_xml import MAX_PART_NUMBER
 from .swift import (
     CHECKSUM_SYSMETA,
@@ -42,7 +41,6 @@ from .upload_store import UPLOAD_ID_SYSMETA, delete_parts
 
 # Query parameters that select another operation on an object: not served yet.
 UNSUPPORTED_SUBRESOURCES = (
-    "acl",
     "attributes",
     "legal-hold",
     "restore",
@@ -73,6 +71,8 @@ async def handle(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Stre
     for name in UNSUPPORTED_SUBRESOURCES:
         if name in query:
             raise S3Error("NotImplemented", f"The '{name}' operation is not implemented yet.")
+    if "acl" in query:
+        return await object_acl(request, proxy, ctx)
     method = request.method
     if method == "PUT":
         if "x-amz-copy-source" in request.headers:
@@ -192,6 +192,20 @@ async def _part_range(
     ctx.extra_headers["x-amz-mp-parts-count"] = str(len(segments))
 
 
+async def object_acl(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Response:
+    """GetObjectAcl: objects are private, the owner's FULL_CONTROL (as GetBucketAcl);
+    setting an ACL is not served."""
+    if request.method != "GET":
+        raise S3Error("NotImplemented", "Setting an object's ACL is not implemented.")
+    status, _ = await head_object(request, proxy, _path(ctx), {})
+    if status == 404:
+        raise await _missing(proxy, ctx)
+    if not 200 <= status < 300:
+        raise error_from_status(status, ctx)
+    body = '<?xml version="1.0" encoding="UTF-8"?>\n' + private_acl(owner_of(request))
+    return web.Response(status=200, body=body.encode(), content_type="application/xml")
+
+
 async def delete_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
     """DeleteObject; a completed multipart upload's parts go with it."""
     status, headers = await head_object(request, proxy, _path(ctx), {})
@@ -213,7 +227,8 @@ async def copy_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web
     source_bucket, source_key = copy_source(request.headers["x-amz-copy-source"])
     source = SwiftPath(ctx.account, source_bucket, source_key)
     replace = _metadata_directive(request)
-    if source == _path(ctx) and not replace:
+    storage_class = "x-amz-storage-class" in request.headers  # a change of class only (rclone)
+    if source == _path(ctx) and not replace and not storage_class:
         raise S3Error(
             "InvalidRequest",
             "This copy request is illegal because it is trying to copy an object to itself "
@@ -224,7 +239,8 @@ async def copy_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web
     headers = swift_headers(request) if replace else {}
     for name in ("Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"):
         headers.pop(name, None)
-    headers["X-Copy-From"] = "/" + source_bucket + "/" + source_key
+    # Quoted: Swift's X-Copy-From is percent-decoded (a key holding "%41" stays itself).
+    headers["X-Copy-From"] = quote(f"/{source_bucket}/{source_key}")
     headers["Content-Length"] = "0"
     if replace:
         headers["X-Fresh-Metadata"] = "true"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import gzip
 import hashlib
 import http.client
 import os
@@ -452,6 +453,32 @@ def test_virtual_host_style(aio_cluster: AioCluster, s3, bucket: str) -> None:
         assert (response.status, response.read()) == (200, b"virtual")
     finally:
         conn.close()
+
+
+def test_settings_never_set_are_found_absent(s3, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    grants = s3.get_object_acl(Bucket=bucket, Key="k")["Grants"]
+    assert [g["Permission"] for g in grants] == ["FULL_CONTROL"]
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_policy(Bucket=bucket)
+    assert (status_of(exc), error_code(exc)) == (404, "NoSuchBucketPolicy")
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_cors(Bucket=bucket)
+    assert (status_of(exc), error_code(exc)) == (404, "NoSuchCORSConfiguration")
+
+
+def test_keys_over_1024_bytes_are_refused(s3, bucket: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="é" * 513, Body=b"x")  # 1026 bytes of UTF-8
+    assert error_code(exc) == "KeyTooLongError"
+    s3.put_object(Bucket=bucket, Key="k" * 1024, Body=b"x")
+
+
+def test_a_content_encoded_body_is_stored_as_sent(s3, bucket: str) -> None:
+    body = gzip.compress(b"<p>compressible</p>" * 1000)
+    s3.put_object(Bucket=bucket, Key="page", Body=body, ContentEncoding="gzip")
+    got = s3.get_object(Bucket=bucket, Key="page")
+    assert (got["ContentEncoding"], got["Body"].read()) == ("gzip", body)
 
 
 def test_unsupported_operations_answer_501(s3, bucket: str) -> None:

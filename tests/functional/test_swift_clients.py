@@ -7,13 +7,16 @@ a cluster of its own, since it kills one node.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import http.client as http_client
 import json
 import os
 import signal
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -270,6 +273,46 @@ def test_non_admin_user_needs_an_acl(aio_cluster: AioCluster) -> None:
 
 
 # error paths
+
+
+def test_a_content_encoded_body_is_stored_as_sent(conn: swift_client.Connection) -> None:
+    """A gzip body is bytes like any other (the servers once inflated it: a 499)."""
+    body = gzip.compress(b"<p>compressible</p>" * 1000)
+    container = "enc-" + uuid.uuid4().hex[:8]
+    conn.put_container(container)
+    etag = conn.put_object(container, "page", body, headers={"Content-Encoding": "gzip"})
+    assert etag == hashlib.md5(body).hexdigest()
+    url, token = conn.get_auth()
+    request = urllib.request.Request(f"{url}/{container}/page", headers={"X-Auth-Token": token})
+    with urllib.request.urlopen(request, timeout=30) as response:  # urllib never inflates
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert response.read() == body
+
+
+def test_an_answer_before_100_continue_closes_the_connection(
+    aio_cluster: AioCluster, conn: swift_client.Connection
+) -> None:
+    """Refused before its body was asked for, a PUT's client may send the body or not: the
+    connection cannot carry another request (it would start inside that body)."""
+    url, token = conn.get_auth()
+    path = urllib.parse.urlsplit(url).path + "/no-such-container-" + uuid.uuid4().hex[:8] + "/o"
+    port = urllib.parse.urlsplit(aio_cluster.endpoint).port
+    http = http_client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        http.putrequest("PUT", path)
+        for name, value in (
+            ("X-Auth-Token", token),
+            ("Content-Length", "5"),
+            ("Expect", "100-continue"),
+        ):
+            http.putheader(name, value)
+        http.endheaders()
+        response = http.getresponse()  # the body is never sent
+        response.read()
+        assert response.status == 404
+        assert response.getheader("Connection", "").lower() == "close"
+    finally:
+        http.close()
 
 
 def test_bad_token_is_401(aio_cluster: AioCluster, conn: swift_client.Connection) -> None:
