@@ -29,7 +29,6 @@ from urllib.parse import quote, unquote
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
-from service.http_semantics import resolve_range, unsatisfied_content_range
 from service.names import MAX_FILE_SIZE
 
 from . import authz, constraints, manifest, manifest_get
@@ -165,15 +164,10 @@ async def _manifest_body(
         segments = await manifest_get.read_manifest(found)
     except (manifest_get.SegmentFailed, ValueError, *BACKEND_ERRORS) as exc:
         raise SourceFailed(str(exc)) from exc
-    size = total_size(segments)
-    ranges = resolve_range(request.headers.get("Range"), size)
-    if ranges == []:
-        return web.Response(
-            status=416,
-            text="Requested Range Not Satisfiable",
-            headers={"Content-Range": unsatisfied_content_range(size)},
-        )
-    start, stop = (0, size) if ranges is None or len(ranges) > 1 else ranges[0]
+    span = manifest_get.requested_span(request.headers.get("Range"), total_size(segments))
+    if isinstance(span, web.Response):
+        return span
+    _status, start, stop = span
     return manifest_get.segment_source(proxy, account, segments, start, stop), stop - start
 
 

@@ -68,16 +68,11 @@ async def answer(
         log.error("GET %s: its manifest cannot be read: %s", request.raw_path, exc)
         return web.Response(status=500, text="Internal Server Error")
     size = manifest_size(segments)
-    ranges = resolve_range(request.headers.get("Range"), size)
-    if ranges == []:
-        return web.Response(
-            status=416,
-            text="Requested Range Not Satisfiable",
-            headers={"Content-Range": unsatisfied_content_range(size), "Accept-Ranges": "bytes"},
-        )
-    status, start, stop = 200, 0, size
-    if ranges is not None and len(ranges) == 1:
-        status, (start, stop) = 206, ranges[0]
+    span = requested_span(request.headers.get("Range"), size)
+    if isinstance(span, web.Response):
+        return span
+    status, start, stop = span
+    if status == 206:
         headers["Content-Range"] = content_range(start, stop, size)
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = stop - start
@@ -96,19 +91,35 @@ async def answer(
     return response
 
 
+def requested_span(range_header: str | None, size: int) -> tuple[int, int, int] | web.Response:
+    """``(status, start, stop)`` of the bytes a Range asks of a manifest object of ``size``
+    bytes (a single range: 206; none or several: the whole object, 200), or its 416."""
+    ranges = resolve_range(range_header, size)
+    if ranges == []:
+        return web.Response(
+            status=416,
+            text="Requested Range Not Satisfiable",
+            headers={"Content-Range": unsatisfied_content_range(size), "Accept-Ranges": "bytes"},
+        )
+    if ranges is not None and len(ranges) == 1:
+        return 206, *ranges[0]
+    return 200, 0, size
+
+
 async def _head(
     request: web.Request, status: int, headers: CIMultiDict[str], size: int
 ) -> web.StreamResponse:
     """A HEAD's answer: what a GET's would be without the body, a single range's 206 too
     (S3's HEAD with partNumber is one)."""
-    ranges = resolve_range(request.headers.get("Range"), size) if status == 200 else None
     length = size
-    if ranges == []:
-        return web.Response(status=416, headers={"Content-Range": unsatisfied_content_range(size)})
-    if ranges is not None and len(ranges) == 1:
-        (start, stop), status = ranges[0], 206
-        headers["Content-Range"] = content_range(start, stop, size)
-        length = stop - start
+    if status == 200:
+        span = requested_span(request.headers.get("Range"), size)
+        if isinstance(span, web.Response):
+            return span
+        status, start, stop = span
+        if status == 206:
+            headers["Content-Range"] = content_range(start, stop, size)
+            length = stop - start
     response = web.StreamResponse(status=status, headers=headers)
     if status != 304:
         response.content_length = length

@@ -34,7 +34,7 @@ from . import multipart_xml as xml
 from .body import read_whole
 from .context import S3Context, owner_of
 from .errors import S3Error
-from .object_ops import COPY_SOURCE_CONDITIONS, copy_source, iso_time, store_body
+from .object_ops import check_copy_source, copy_source, iso_time, store_body
 from .swift import call, error_from_status, head_object, swift_headers
 from .upload_store import (
     LISTING_PAGE,
@@ -146,19 +146,7 @@ async def _upload_part_copy(
     """UploadPartCopy: a Swift copy into the part, with ``x-amz-copy-source-range`` as its
     Range (proxy/copy.py copies that range only, from a manifest source too)."""
     bucket, key = copy_source(request.headers["x-amz-copy-source"])
-    source = SwiftPath(ctx.account, bucket, key)
-    conditions = {
-        swift: request.headers[amz]
-        for amz, swift in COPY_SOURCE_CONDITIONS.items()
-        if amz in request.headers
-    }
-    status, _ = await head_object(request, proxy, source, conditions)
-    if status == 404:
-        raise S3Error("NoSuchKey", extra={"Key": key})
-    if status in (304, 412):
-        raise S3Error("PreconditionFailed")
-    if not 200 <= status < 300:
-        raise error_from_status(status, ctx)
+    await check_copy_source(request, proxy, ctx, SwiftPath(ctx.account, bucket, key))
     headers = CIMultiDict(
         {
             "X-Copy-From": quote(f"/{bucket}/{key}"),  # decoded by Swift's copy: quoted

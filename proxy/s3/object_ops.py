@@ -235,7 +235,7 @@ async def copy_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web
             "without changing the object's metadata, storage class, website redirect "
             "location or encryption attributes.",
         )
-    await _checkcopy_source(request, proxy, ctx, source)
+    await check_copy_source(request, proxy, ctx, source)
     headers = swift_headers(request) if replace else {}
     for name in ("Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"):
         headers.pop(name, None)
@@ -289,7 +289,7 @@ def _metadata_directive(request: web.Request) -> bool:
     return value == "REPLACE"
 
 
-async def _checkcopy_source(
+async def check_copy_source(
     request: web.Request, proxy: Proxy, ctx: S3Context, source: SwiftPath
 ) -> None:
     """The source exists and meets the x-amz-copy-source-if-* conditions (412 otherwise):

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -24,7 +22,7 @@ from urllib.parse import quote, urlsplit
 import lmdb
 from probe_helpers import counter, request, run_daemon_once
 from proxy_cluster import SECRET, ProxyCluster
-from server_process import REPO_ROOT, ServerProcess, write_config
+from server_process import ServerProcess
 
 from containerd_.info import decode_totals, encode_totals
 from ring.placement import hash_path
@@ -57,21 +55,7 @@ class ThreeContainerServers(ProxyCluster):
 
 
 def run_auditor_once(cluster: ProxyCluster, server: ServerProcess) -> str:
-    config = server.workdir / f"{DAEMON}.toml"
-    options = {"devices": str(server.devices), "mount_check": False, "containers_per_s": 0}
-    tables = {"cluster": {"ring_dir": str(cluster.ring_dir)}}
-    write_config(config, DAEMON.replace("-", "_"), options, SECRET, tables)
-    done = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "serve", DAEMON, "--once", "--config", str(config)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=ONCE_TIMEOUT_S,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
-    assert f"{DAEMON} pass completed" in output, output
-    return output
+    return run_daemon_once(cluster, server, DAEMON)
 
 
 def direct(server: ServerProcess, method: str, path: str, query: str = "") -> tuple[int, Any, Any]:
