@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,15 @@ from aio_cluster import aio_cluster  # noqa: F401  (the session's all-in-one clu
 from server_process import ServerProcess
 
 StartServer = Callable[..., ServerProcess]
+
+
+@pytest.fixture
+def collect_client_sockets() -> Iterator[None]:
+    """A garbage collection after the test, so that sockets a client library dropped
+    unclosed warn while the test's own warning filters apply (the S3 modules ignore
+    botocore's; tests/functional/test_s3_boto3.py says why)."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture
