@@ -37,6 +37,8 @@ from typing import Any
 from urllib.parse import quote_plus
 from xml.sax.saxutils import escape
 
+from service.listing import MAX_LIMIT
+
 from .errors import S3Error
 
 NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -116,7 +118,9 @@ class ListBucketsParams:
 
 
 def _listing_query(page_size: int, prefix: str, delimiter: str, marker: str) -> dict[str, str]:
-    query = {"format": "json", "limit": str(page_size + 1)}
+    # One row past the page, within what a Swift listing serves (10,000: ListBuckets' whole
+    # page, AWS's bucket quota, is the one page that reaches it).
+    query = {"format": "json", "limit": str(min(page_size + 1, MAX_LIMIT))}
     for name, value in (("prefix", prefix), ("delimiter", delimiter), ("marker", marker)):
         if value:
             query[name] = value

@@ -15,8 +15,6 @@ from .errors import S3Error
 from .swift import body_of, call, error_from_status
 from .upload_store import SEGMENTS_SUFFIX
 
-SWIFT_LISTING_LIMIT = 10_000
-
 
 async def handle(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
     if request.method != "GET":
@@ -24,10 +22,7 @@ async def handle(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Stre
             "MethodNotAllowed", extra={"Method": request.method, "ResourceType": "SERVICE"}
         )
     params = listing_xml.parse_list_buckets(request.query)
-    listing = params.listing_query()
-    # Swift's listings stop at 10,000 rows (AWS's bucket quota, and its unpaged page, too).
-    listing["limit"] = str(min(int(listing["limit"]), SWIFT_LISTING_LIMIT))
-    query = urlencode(listing)
+    query = urlencode(params.listing_query())
     response = await call(request, proxy, "GET", SwiftPath(ctx.account), {}, query)
     if response.status == 204:
         rows = []
