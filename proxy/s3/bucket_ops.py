@@ -29,7 +29,7 @@ from .context import S3Context, owner_of
 from .errors import S3Error
 from .listing_xml import NAMESPACE, private_acl
 from .swift import body_of, call, error_from_status, swift_headers
-from .upload_store import segments_container
+from .upload_store import delete_upload_containers
 
 MAX_DELETE_KEYS = 1000
 MAX_SMALL_BODY = 1 << 20  # a CreateBucket or DeleteObjects body
@@ -150,10 +150,7 @@ async def delete_bucket(request: web.Request, proxy: Proxy, ctx: S3Context) -> w
         raise S3Error("BucketNotEmpty", extra={"BucketName": ctx.bucket or ""})
     if not 200 <= status < 300:
         raise error_from_status(status, ctx)
-    # Its multipart uploads' container goes too (not there, or still holding parts: left).
-    assert ctx.bucket is not None
-    segments = SwiftPath(ctx.account, segments_container(ctx.bucket))
-    await call(request, proxy, "DELETE", segments, {})
+    await delete_upload_containers(request, proxy, ctx)
     await bucket_registry.release(request, proxy, ctx)
     return web.Response(status=204)
 

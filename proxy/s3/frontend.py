@@ -30,7 +30,17 @@ from service.errors import HTTPStatusError
 from ..authz import reseller_prefix
 from ..constraints import VALID_API_VERSIONS
 from ..context import IDENTITY, TRANS_ID, Proxy
-from . import body, bucket_ops, multipart, object_ops, post_object, service_ops, sigv2, sigv4
+from . import (
+    body,
+    bucket_ops,
+    multipart,
+    object_ops,
+    post_object,
+    service_ops,
+    sigv2,
+    sigv4,
+    upload_listing,
+)
 from .context import S3, S3_CREDENTIALS, S3Context
 from .errors import S3Error
 from .swift import error_from_status
@@ -171,7 +181,7 @@ async def _operation(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.
 def _multipart_operation(request: web.Request, ctx: S3Context) -> Operation | None:
     query, method = request.query, request.method
     if ctx.key is None:
-        return multipart.list_uploads if method == "GET" and "uploads" in query else None
+        return upload_listing.list_uploads if method == "GET" and "uploads" in query else None
     if "uploads" in query:
         return multipart.create if method == "POST" else None
     if "uploadId" not in query:

@@ -12,8 +12,8 @@ and ListBuckets leaves it out), and the completed object is a manifest (proxy/ma
 - Overwritten by another Complete, or deleted through S3, a manifest's parts are deleted too
   (``delete_upload_of``).  An S3 PutObject over a completed upload does not yet delete the old
   parts (docs/design/s3.md).
-- ListParts costs one segments listing per page; ListMultipartUploads scans the segments
-  container (markers and parts) until it has a page of markers.
+- ListParts costs one segments listing per page; ListMultipartUploads is
+  proxy/s3/upload_listing.py's.
 """
 
 from __future__ import annotations
@@ -37,12 +37,13 @@ from .errors import S3Error
 from .object_ops import check_copy_source, copy_source, iso_time, store_body
 from .swift import call, error_from_status, head_object, swift_headers
 from .upload_store import (
-    LISTING_PAGE,
     UPLOAD_ID_SYSMETA,
+    create_upload_containers,
     delete_parts,
     delete_segment,
-    marker_name,
+    marker_path,
     part_name,
+    parts_prefix,
     segments_container,
     segments_listing,
     segments_path,
@@ -59,7 +60,7 @@ KEPT_HEADERS = (
     "Expires",
 )
 MAX_COMPLETE_BODY = 4 << 20
-_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _COPY_RANGE = re.compile(r"bytes=(\d+)-(\d+)")
 
 
@@ -70,7 +71,7 @@ def _key(ctx: S3Context) -> str:
 
 def _upload_id(query: Mapping[str, str]) -> str:
     upload_id = query.get("uploadId", "")
-    if not _UPLOAD_ID.fullmatch(upload_id):
+    if not UPLOAD_ID.fullmatch(upload_id):
         raise S3Error("NoSuchUpload", extra={"UploadId": upload_id})
     return upload_id
 
@@ -90,7 +91,7 @@ async def _require_upload(
     request: web.Request, proxy: Proxy, ctx: S3Context, upload_id: str
 ) -> CIMultiDict[str]:
     """The upload's marker's headers; NoSuchUpload if it is gone (or never was)."""
-    path = segments_path(ctx, marker_name(_key(ctx), upload_id))
+    path = marker_path(ctx, _key(ctx), upload_id)
     status, headers = await head_object(request, proxy, path, {})
     if status == 404:
         raise S3Error("NoSuchUpload", extra={"UploadId": upload_id})
@@ -108,9 +109,7 @@ async def create(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Resp
     bucket_info = await call(request, proxy, "HEAD", SwiftPath(ctx.account, ctx.bucket), {})
     if not 200 <= bucket_info.status < 300:
         raise error_from_status(bucket_info.status, ctx, missing="NoSuchBucket")
-    made = await call(request, proxy, "PUT", segments_path(ctx), {"Content-Length": "0"})
-    if not 200 <= made.status < 300:
-        raise error_from_status(made.status, ctx)
+    await create_upload_containers(request, proxy, ctx)
     upload_id = uuid.uuid4().hex
     headers = swift_headers(request)
     headers["Content-Length"] = "0"
@@ -118,7 +117,7 @@ async def create(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Resp
         headers.pop(name, None)
     if not headers.get("Content-Type"):
         headers["Content-Type"] = "application/octet-stream"
-    marker = segments_path(ctx, marker_name(_key(ctx), upload_id))
+    marker = marker_path(ctx, _key(ctx), upload_id)
     response = await call(request, proxy, "PUT", marker, headers, body=b"")
     if not 200 <= response.status < 300:
         raise error_from_status(response.status, ctx)
@@ -233,7 +232,7 @@ async def complete(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Re
     for number, row in uploaded.items():
         if number not in named:
             await delete_segment(request, proxy, segments_path(ctx, row["name"]))
-    await delete_segment(request, proxy, segments_path(ctx, marker_name(key, upload_id)))
+    await delete_segment(request, proxy, marker_path(ctx, key, upload_id))
     if replaced is not None and replaced != upload_id:
         await delete_parts(request, proxy, ctx, replaced)
     location = f"/{ctx.bucket}/{key}"
@@ -255,7 +254,7 @@ async def abort(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Respo
     upload_id = _upload_id(request.query)
     await _require_upload(request, proxy, ctx, upload_id)
     await delete_parts(request, proxy, ctx, upload_id)
-    await delete_segment(request, proxy, segments_path(ctx, marker_name(_key(ctx), upload_id)))
+    await delete_segment(request, proxy, marker_path(ctx, _key(ctx), upload_id))
     return web.Response(status=204)
 
 
@@ -264,12 +263,12 @@ async def list_parts(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.
     query = request.query
     upload_id = _upload_id(query)
     await _require_upload(request, proxy, ctx, upload_id)
-    max_parts = _bounded(query, "max-parts", 1000)
+    max_parts = max_items(query, "max-parts", 1000)
     marker_text = query.get("part-number-marker", "0")
     if not marker_text.isdigit():
         raise S3Error("InvalidArgument", extra={"ArgumentName": "part-number-marker"})
     after = int(marker_text)
-    prefix = marker_name(_key(ctx), upload_id) + "/"
+    prefix = parts_prefix(_key(ctx), upload_id)
     listing = {"format": "json", "prefix": prefix, "limit": str(max_parts + 1)}
     if after:
         listing["marker"] = prefix + f"{after:05d}"
@@ -291,53 +290,9 @@ async def list_parts(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.
     return web.Response(status=200, body=body, content_type="application/xml")
 
 
-def _bounded(query: Mapping[str, str], name: str, most: int) -> int:
+def max_items(query: Mapping[str, str], name: str, most: int) -> int:
+    """A listing's ``max-*`` parameter: at most ``most``, that if absent."""
     text = query.get(name, str(most))
     if not text.isdigit():
         raise S3Error("InvalidArgument", extra={"ArgumentName": name, "ArgumentValue": text})
     return min(int(text), most)
-
-
-async def list_uploads(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Response:
-    """ListMultipartUploads: the markers of the segments container, by key then upload id."""
-    assert ctx.bucket is not None
-    query = dict(request.query)
-    max_uploads = _bounded(query, "max-uploads", 1000)
-    prefix, delimiter = query.get("prefix", ""), query.get("delimiter", "")
-    key_marker, id_marker = query.get("key-marker", ""), query.get("upload-id-marker", "")
-    uploads: list[xml.Upload] = []
-    prefixes: list[str] = []
-    truncated = False
-    start = marker_name(key_marker, id_marker) if key_marker and id_marker else key_marker
-    if key_marker and not id_marker:
-        start = key_marker + "/\U0010ffff"  # past every upload of that key
-    while True:
-        listing = {"format": "json", "limit": str(LISTING_PAGE)}
-        if prefix:
-            listing["prefix"] = prefix
-        if start:
-            listing["marker"] = start
-        rows = await segments_listing(request, proxy, ctx, listing)
-        for row in rows:
-            key, _, upload_id = row["name"].rpartition("/")
-            if not _UPLOAD_ID.fullmatch(upload_id):
-                continue  # a part
-            if delimiter and delimiter in key[len(prefix) :]:
-                common = key[: key.index(delimiter, len(prefix)) + len(delimiter)]
-                if common not in prefixes:
-                    if len(uploads) + len(prefixes) >= max_uploads:
-                        truncated = True
-                        break
-                    prefixes.append(common)
-                continue
-            if len(uploads) + len(prefixes) >= max_uploads:
-                truncated = True
-                break
-            uploads.append(xml.Upload(key, upload_id, row["last_modified"]))
-        if truncated or len(rows) < LISTING_PAGE:
-            break
-        start = rows[-1]["name"]
-    body = xml.list_uploads_result(
-        ctx.bucket, owner_of(request), query, max_uploads, uploads, prefixes, truncated
-    )
-    return web.Response(status=200, body=body, content_type="application/xml")

@@ -13,7 +13,7 @@ from . import listing_xml
 from .context import S3Context, owner_of
 from .errors import S3Error
 from .swift import body_of, call, error_from_status
-from .upload_store import SEGMENTS_SUFFIX
+from .upload_store import is_upload_container
 
 
 async def handle(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
@@ -31,6 +31,6 @@ async def handle(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Stre
     else:
         raise error_from_status(response.status, ctx)
     # Multipart uploads' containers are no buckets (S3 names cannot hold their "+").
-    rows = [row for row in rows if not row["name"].endswith(SEGMENTS_SUFFIX)]
+    rows = [row for row in rows if not is_upload_container(row["name"])]
     body = listing_xml.render_list_buckets(params, rows, owner_of(request))
     return web.Response(status=200, body=body, content_type="application/xml")

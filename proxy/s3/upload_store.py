@@ -32,9 +32,36 @@ def part_name(key: str, upload_id: str, number: int) -> str:
     return f"{key}/{upload_id}/{number:05d}"
 
 
+def parts_prefix(key: str, upload_id: str) -> str:
+    """What the names of an upload's parts start with."""
+    return marker_name(key, upload_id) + "/"
+
+
+def is_upload_container(name: str) -> bool:
+    """Whether an account's container holds multipart uploads rather than being a bucket."""
+    return name.endswith(SEGMENTS_SUFFIX)
+
+
 def segments_path(ctx: S3Context, obj: str | None = None) -> SwiftPath:
     assert ctx.bucket is not None
     return SwiftPath(ctx.account, segments_container(ctx.bucket), obj)
+
+
+def marker_path(ctx: S3Context, key: str, upload_id: str) -> SwiftPath:
+    """Where the marker of the upload ``upload_id`` of ``key`` is."""
+    return segments_path(ctx, marker_name(key, upload_id))
+
+
+async def create_upload_containers(request: web.Request, proxy: Proxy, ctx: S3Context) -> None:
+    """The bucket's containers for multipart uploads, if not there yet."""
+    made = await call(request, proxy, "PUT", segments_path(ctx), {"Content-Length": "0"})
+    if not 200 <= made.status < 300:
+        raise error_from_status(made.status, ctx)
+
+
+async def delete_upload_containers(request: web.Request, proxy: Proxy, ctx: S3Context) -> None:
+    """The deleted bucket's containers for multipart uploads, unless they still hold some."""
+    await call(request, proxy, "DELETE", segments_path(ctx), {})
 
 
 def _key(ctx: S3Context) -> str:
@@ -57,7 +84,7 @@ async def upload_parts(
     request: web.Request, proxy: Proxy, ctx: S3Context, upload_id: str
 ) -> dict[int, dict]:
     """Every uploaded part of the upload: number -> its listing row."""
-    prefix = marker_name(_key(ctx), upload_id) + "/"
+    prefix = parts_prefix(_key(ctx), upload_id)
     parts: dict[int, dict] = {}
     marker = ""
     while True:
