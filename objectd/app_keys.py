@@ -11,6 +11,7 @@ from service.config import ObjectServerConfig
 
 from .engine import ObjectEngine
 from .memory import MemoryObjectEngine
+from .write_leases import WriteLeases
 
 # The storage the handlers call: the LMDB engine, or its in-memory twin in fast tests.
 Engine = ObjectEngine | MemoryObjectEngine
@@ -22,3 +23,5 @@ RNG = web.AppKey("object_server_rng", random.Random)
 # Commits and container updates still running for a handler that was cancelled (a shutdown):
 # the app waits for them before it closes the backend client and the engine.
 FINISHING = web.AppKey("object_server_finishing", set[asyncio.Task])
+# The names this process's conditional PUTs hold (objectd/write_leases.py).
+WRITE_LEASES = web.AppKey("object_server_write_leases", WriteLeases)

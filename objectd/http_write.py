@@ -12,25 +12,35 @@ objectd/http_errors.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
+from contextlib import AbstractContextManager
 from typing import TypeVar
 
 from aiohttp import web
 from aiohttp.http import HttpVersion11
+from multidict import CIMultiDict
 
 from service.backend_client import BACKEND_CLIENT
-from service.errors import BadRequest, NotFound, PreconditionFailed, RequestEntityTooLarge
-from service.http_semantics import evaluate_preconditions
+from service.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    RequestEntityTooLarge,
+)
+from service.http_semantics import CONDITIONAL_CONFLICT_HEADER, evaluate_preconditions
 from service.names import MAX_FILE_SIZE, BackendPath, parse_backend_path
 from service.timestamp import Timestamp
 
-from . import backend_headers, container_update, http_headers
-from .app_keys import CONFIG, ENGINE, FINISHING, RNG
+from . import backend_headers, container_update, http_headers, layout
+from .app_keys import CONFIG, ENGINE, FINISHING, RNG, WRITE_LEASES
 from .errors import ObjectConflict, ObjectNotFound
 from .finishing import finish
 from .http_errors import ClientDisconnected, ClientTimeout
 from .metadata import ObjectMetadata
 from .upload import ObjectWrite
+from .write_leases import LeaseHeld
 
 RECEIVE_BUFFER_BYTES = 1 << 20
 T = TypeVar("T")
@@ -53,22 +63,25 @@ async def handle_put(request: web.Request) -> web.Response:
     backend_headers.keep_put_overrides(headers, stored)  # so a POST's row repeats them
     targets = container_update.parse_targets(headers)
     queue = container_update.parse_queue_targets(headers) if delete_at is not None else None
-    _check_if_none_match(request, path)
-    write = await engine.open_write(
-        *_names(path), timestamp, content_length=content_length, checksum_footer=footer
-    )
+    with _conditional_lease(request, path):
+        _check_put_preconditions(request, path)
+        write = await engine.open_write(
+            *_names(path), timestamp, content_length=content_length, checksum_footer=footer
+        )
 
-    async def commit_and_update() -> ObjectMetadata:
-        meta = await write.commit(content_type, stored, headers.get("ETag"), delete_at=delete_at)
-        await _row_and_queue(request, path, meta, targets, queue, delete_at, timestamp)
-        return meta
+        async def commit_and_update() -> ObjectMetadata:
+            meta = await write.commit(
+                content_type, stored, headers.get("ETag"), delete_at=delete_at
+            )
+            await _row_and_queue(request, path, meta, targets, queue, delete_at, timestamp)
+            return meta
 
-    async with write:  # aborts (nothing stored) unless committed
-        if late_sysmeta is not None:
-            write.expect_footer_meta(late_sysmeta)
-        await send_continue(request)
-        await _receive_body(request, write)
-        meta = await _to_the_end(request, commit_and_update())
+        async with write:  # aborts (nothing stored) unless committed
+            if late_sysmeta is not None:
+                write.expect_footer_meta(late_sysmeta)
+            await send_continue(request)
+            await _receive_body(request, write)
+            meta = await _to_the_end(request, commit_and_update())
     return web.Response(status=201, headers={"ETag": f'"{meta.etag}"'})
 
 
@@ -136,21 +149,41 @@ def _names(path: BackendPath) -> tuple[str, int, str, str, str]:
     return path.device, path.partition, path.account, path.container, path.obj
 
 
-def _check_if_none_match(request: web.Request, path: BackendPath) -> None:
-    """Swift's object PUT honours If-None-Match (``*`` or the current ETag) and nothing else.
+PUT_PRECONDITIONS = ("If-None-Match", "If-Match")
 
-    The current ETag is the one X-Backend-Etag-Is-At names, if the object has it (Swift's
-    PUT ignores that header; a manifest's client only ever saw that ETag).
-    """
-    if_none_match = request.headers.get("If-None-Match")
-    if if_none_match is None:
-        return
+
+def _conditional_lease(request: web.Request, path: BackendPath) -> AbstractContextManager[None]:
+    """A conditional PUT's lease on its name (objectd/write_leases.py), held from before its
+    precondition check to its answer, so that no other conditional PUT of the name passes its
+    check meanwhile on this replica (409 for the one refused).  Nothing for an unconditional
+    PUT."""
+    if not any(name in request.headers for name in PUT_PRECONDITIONS):
+        return contextlib.nullcontext()
+    _current(request, path)  # an unavailable device is its 507, before any lock file is made
+    name = layout.object_name(*_names(path)[2:])
     try:
-        current: ObjectMetadata | None = request.app[ENGINE].get(*_names(path))
-    except ObjectNotFound:
-        current = None
+        return request.app[WRITE_LEASES].take(path.device, name)
+    except LeaseHeld:
+        raise Conflict(
+            "A conditional write of this object is in progress",
+            headers={CONDITIONAL_CONFLICT_HEADER: "true"},
+        ) from None
+
+
+def _check_put_preconditions(request: web.Request, path: BackendPath) -> None:
+    """A PUT's If-None-Match (``*`` or ETags) and If-Match (``*`` or ETags): 412 unless they
+    hold for the version stored now.  (Swift's object server honours only If-None-Match.)
+
+    The current ETag is the one X-Backend-Etag-Is-At names, if the object has it (a manifest's
+    client only ever saw that ETag).
+    """
+    headers = request.headers
+    conditions = {name: headers[name] for name in PUT_PRECONDITIONS if name in headers}
+    if not conditions:
+        return
+    current = _current(request, path)
     status = evaluate_preconditions(
-        {"If-None-Match": if_none_match},
+        CIMultiDict(conditions),
         method="PUT",
         etag=backend_headers.conditional_etag(request.headers, current) if current else None,
         last_modified=None,
@@ -158,6 +191,13 @@ def _check_if_none_match(request: web.Request, path: BackendPath) -> None:
     )
     if status is not None:
         raise PreconditionFailed("Precondition Failed")
+
+
+def _current(request: web.Request, path: BackendPath) -> ObjectMetadata | None:
+    try:
+        return request.app[ENGINE].get(*_names(path))
+    except ObjectNotFound:
+        return None
 
 
 def _check_if_delete_at(request: web.Request, path: BackendPath, timestamp: Timestamp) -> None:

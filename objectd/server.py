@@ -32,13 +32,14 @@ from service.errors import BadRequest
 from service.methods import effective_method
 from service.names import check_device, parse_partition
 
-from .app_keys import CONFIG, ENGINE, FINISHING, RNG, Engine
+from .app_keys import CONFIG, ENGINE, FINISHING, RNG, WRITE_LEASES, Engine
 from .engine import ObjectEngine
 from .finishing import finish
 from .http_errors import Handler, error_middleware
 from .http_get import handle_get, handle_head
 from .http_write import handle_delete, handle_post, handle_put, send_continue
 from .replication_receiver import handle_ssync
+from .write_leases import WriteLeases
 
 log = logging.getLogger("torus.objectd")
 READER_CHECK_INTERVAL_S = 60.0
@@ -74,6 +75,7 @@ def _engine_ctx(
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         if engine is not None:
             app[ENGINE] = engine
+            app[WRITE_LEASES] = WriteLeases(None)  # an engine of the caller's: maybe no files
             yield
             return
         opened = ObjectEngine(
@@ -86,6 +88,7 @@ def _engine_ctx(
             clock=clock,
         )
         app[ENGINE] = opened
+        app[WRITE_LEASES] = leases = WriteLeases(str(config.devices))
         checker = None
         try:
             await asyncio.to_thread(opened.open_devices)  # not on the loop: LMDB opens, sweeps
@@ -98,6 +101,7 @@ def _engine_ctx(
                     await checker
             # Joins the writer threads after they finish what is queued: not on the loop.
             await asyncio.to_thread(opened.close)
+            leases.close()
 
     return ctx
 

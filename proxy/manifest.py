@@ -23,9 +23,11 @@ from dataclasses import dataclass
 
 MANIFEST_SIZE = "X-Object-Sysmeta-Manifest-Size"
 MANIFEST_ETAG = "X-Object-Sysmeta-Manifest-Etag"
-# What every object GET/HEAD asks of the object servers, so that a manifest answers as above.
+ETAG_IS_AT = "X-Backend-Etag-Is-At"
+# What every object GET/HEAD asks of the object servers, so that a manifest answers as above
+# (a conditional PUT asks for the ETag too: proxy/object_put.py).
 GET_HEADERS = {
-    "X-Backend-Etag-Is-At": MANIFEST_ETAG,
+    ETAG_IS_AT: MANIFEST_ETAG,
     "X-Backend-Ignore-Range-If-Metadata-Present": MANIFEST_SIZE,
 }
 MAX_MANIFEST_BYTES = 4 << 20  # 10,000 segments of long names fit well within it

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
-from service.http_semantics import http_date
+from service.http_semantics import CONDITIONAL_CONFLICT_HEADER, http_date
 from service.timestamp import Timestamp
 
 from . import authz, constraints
@@ -36,6 +36,7 @@ from .backend import (
     service_unavailable,
 )
 from .context import Proxy
+from .manifest import ETAG_IS_AT, MANIFEST_ETAG
 from .object_get import is_true
 from .object_write import (
     check_container,
@@ -58,6 +59,8 @@ from .streaming import (
 )
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+# The preconditions an object PUT honours (objectd/http_write.py; Swift's only If-None-Match).
+PUT_PRECONDITIONS = ("If-None-Match", "If-Match")
 # The standard library's built-in table only: the same guess on every host.
 _MIME_TYPES = mimetypes.MimeTypes()
 
@@ -107,6 +110,9 @@ async def store_object(
 ) -> web.StreamResponse:
     """Send the body ``read`` gives to every replica of ``path``; the client's answer."""
     account, container, obj = object_names(path)
+    conditional = any(name in headers for name in PUT_PRECONDITIONS)
+    if conditional:  # against the ETag a manifest's clients see, as a GET's are
+        headers = {**headers, ETAG_IS_AT: MANIFEST_ETAG}
     ring = proxy.object_ring
     part, primaries = ring.get_nodes(account, container, obj)
     per_replica = container_update_headers(proxy, headers, path, len(primaries))
@@ -122,6 +128,7 @@ async def store_object(
             ready_for_body,
             client_etag=headers.get("Etag"),
             late_sysmeta=request.get(LATE_SYSMETA),
+            conditional=conditional,
         )
     except EtagMismatch:
         return web.Response(status=422, text="Unprocessable Entity")
@@ -131,23 +138,29 @@ async def store_object(
         return web.Response(status=408, text="Request Timeout")
     except BodyTooLarge:
         return web.Response(status=413, text="Your request is too large.")
-    if_none_match = request.headers.get("If-None-Match", "").strip() == "*"
-    return put_answer(responses, request_timestamp(request), if_none_match=if_none_match)
+    return put_answer(responses, request_timestamp(request), conditional=conditional)
 
 
 def put_answer(
-    responses: Sequence[BackendResponse | None], timestamp: Timestamp, *, if_none_match: bool
+    responses: Sequence[BackendResponse | None], timestamp: Timestamp, *, conditional: bool
 ) -> web.Response:
-    """Swift's answer to an object PUT from the replicas' answers, with its two special
-    cases: with ``If-None-Match: *`` one replica that has the object (412) makes it a 412;
-    without a 2xx quorum, a replica holding a newer version (409) makes it a 202 (this
-    write lost to a newer one, which is not the client's error)."""
+    """Swift's answer to an object PUT from the replicas' answers, with its special cases.
+
+    A conditional PUT (If-None-Match, If-Match): one replica whose stored version fails the
+    condition (412) makes it a 412, as Swift's; without a 2xx quorum, a replica where another
+    conditional write of the object was in progress makes it a 409 (the client may retry).
+    (The body went to no replica then: ``put_replicas`` sends a conditional PUT's body only
+    once a quorum passed and none failed.)  Without a 2xx quorum, a replica holding a newer
+    version (409) makes it a 202 (this write lost to a newer one, not the client's error)."""
     statuses = [503 if r is None else r.status for r in responses]
-    if if_none_match and 412 in statuses:
+    if conditional and 412 in statuses:
         return web.Response(status=412, text="Precondition Failed")
     index = best_response_index(statuses, quorum_size(len(responses)))
     chosen = None if index is None else responses[index]
-    if (chosen is None or not 200 <= chosen.status < 300) and 409 in statuses:
+    stored = chosen is not None and 200 <= chosen.status < 300
+    if not stored and conditional and any(_lease_conflict(r) for r in responses):
+        return web.Response(status=409, text="A conditional write of this object is in progress")
+    if not stored and 409 in statuses:
         return web.Response(status=202, text="Accepted")
     if chosen is None:
         return service_unavailable()
@@ -168,3 +181,8 @@ def put_answer(
         "Content-Type": "text/html; charset=UTF-8",
     }
     return web.Response(status=201, headers=headers)
+
+
+def _lease_conflict(response: BackendResponse | None) -> bool:
+    """An object server's 409 for another conditional write of the object in progress."""
+    return response is not None and CONDITIONAL_CONFLICT_HEADER in response.headers

@@ -211,6 +211,7 @@ async def put_replicas(
     *,
     client_etag: str | None = None,
     late_sysmeta: LateSysmeta | None = None,
+    conditional: bool = False,
 ) -> list[BackendResponse | None]:
     """PUT the body ``read`` gives to every replica; each replica's answer (None: none).
 
@@ -221,6 +222,14 @@ async def put_replicas(
     body, in the footer (which it turns on whatever ``SEND_CHECKSUM_FOOTER`` says), if
     ``SEND_FOOTER_META``.  Raises what ``read`` raises (or ``late_sysmeta.values()``, or
     FooterFormatError for a value not as declared), after cutting every replica's request.
+
+    ``conditional``: the PUT has preconditions (If-None-Match, If-Match) the object servers
+    check, each holding the object's lease from its check to its answer
+    (objectd/write_leases.py).  Its body, however small, then waits for every replica's
+    ``100 Continue``, and goes to none unless a quorum sent one and no replica failed the
+    condition: a replica that answered 412 or was leased to another conditional write stores
+    nothing, and neither do the others when this write is refused, so two racing conditional
+    writes cannot both commit somewhere.
     """
     footer = None
     if late_sysmeta is not None and SEND_FOOTER_META:
@@ -230,7 +239,8 @@ async def put_replicas(
     if footer is not None:
         footer_headers = footer.headers
         headers_per_replica = [{**h, **footer_headers} for h in headers_per_replica]
-    if length is not None and length <= proxy.config.object_chunk_size:
+    small = length is not None and length <= proxy.config.object_chunk_size
+    if small and not conditional:
         await ready_for_body()
         body = await _read_small(read, length)
         if footer is not None:
@@ -240,7 +250,7 @@ async def put_replicas(
         return await replicated(proxy, ring, part, "PUT", path_for_node, headers_per_replica, body)
     if footer is not None and length is not None:
         length += footer.tail_bytes
-    fanout = _FanOut(proxy, ring, part, path_for_node, headers_per_replica, length)
+    fanout = _FanOut(proxy, ring, part, path_for_node, headers_per_replica, length, conditional)
     return await fanout.run(read, ready_for_body, footer, client_etag)
 
 
@@ -375,8 +385,10 @@ class _FanOut:
         path_for_node: Callable[[Device], str],
         headers_per_replica: Sequence[Mapping[str, str]],
         length: int | None,
+        conditional: bool,
     ) -> None:
         self.proxy = proxy
+        self.conditional = conditional
         self.nodes = write_nodes(proxy, ring, part)
         self.path_for_node = path_for_node
         self.length = length  # of what each replica is sent (a footer included)
@@ -398,7 +410,7 @@ class _FanOut:
         connecting = [asyncio.ensure_future(r.connect()) for r in self.replicas]
         try:
             await asyncio.gather(*connecting)  # each bounded by its own timeouts
-            if self.live() < self.quorum:
+            if self.live() < self.quorum or self._condition_failed():
                 return self._give_up()
             await ready_for_body()
             while chunk := await read():
@@ -449,6 +461,13 @@ class _FanOut:
                 await replica.drain(timeout_s, flush=True)
         await asyncio.sleep(0)  # what the nodes sent meanwhile (a reset, an answer) is seen
         return sum(1 for r in self.replicas if r.still_writing()) >= self.quorum
+
+    def _condition_failed(self) -> bool:
+        """A conditional PUT one replica refused for its condition (Swift: then it is a 412,
+        whatever the others said)."""
+        if not self.conditional:
+            return False
+        return any(r.answer is not None and r.answer.status == 412 for r in self.replicas)
 
     def _give_up(self) -> list[BackendResponse | None]:
         """Cut every replica still sending; the answers of those that had answered before

@@ -189,6 +189,11 @@ def parse_http_date(value: str | None) -> int | None:
 # --- preconditions -------------------------------------------------------------------------
 
 
+# On an object server's 409 to a conditional PUT: another conditional write of the object is
+# in progress there (objectd/write_leases.py), not "a newer version is stored".
+CONDITIONAL_CONFLICT_HEADER = "X-Backend-Conditional-Conflict"
+
+
 def evaluate_preconditions(
     headers: Mapping[str, str],
     *,

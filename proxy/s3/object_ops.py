@@ -7,7 +7,8 @@ ranges and conditional GET/HEAD are Swift's own, whose rules match S3's.
 
 Multipart uploads are proxy/s3/multipart.py's.  A checksum sent as a trailer is stored too,
 through the checksum footer's late sysmeta (proxy/s3/body.py).  Not yet (501 NotImplemented,
-listed in docs/design/s3.md): ``If-Match`` on PUT, setting ACLs, tagging, retention.
+listed in docs/design/s3.md): setting ACLs, tagging, retention.  Conditional PUTs
+(``If-None-Match: *``, ``If-Match``) are the object servers' (proxy/object_put.py).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from .swift import (
     object_segments,
     swift_headers,
 )
-from .upload_store import UPLOAD_ID_SYSMETA, delete_parts
+from .upload_store import UPLOAD_ID_SYSMETA, delete_parts, segments_container
 
 # Query parameters that select another operation on an object: not served yet.
 UNSUPPORTED_SUBRESOURCES = (
@@ -98,7 +99,24 @@ async def _missing(proxy: Proxy, ctx: S3Context) -> S3Error:
 
 
 async def put_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
-    return await store_body(request, proxy, ctx, _path(ctx), swift_headers(request))
+    """PutObject; over a completed multipart upload, that upload's parts go."""
+    replaced = await completed_upload_at(request, proxy, ctx)
+    answer = await store_body(request, proxy, ctx, _path(ctx), swift_headers(request))
+    if replaced is not None:
+        await delete_parts(request, proxy, ctx, replaced)
+    return answer
+
+
+async def completed_upload_at(request: web.Request, proxy: Proxy, ctx: S3Context) -> str | None:
+    """The id of the completed multipart upload the key holds, if it does: its parts are to
+    go once it is overwritten or deleted.  A HEAD of the key, spared where the bucket never
+    had a multipart upload (its segments container, cached, is not there)."""
+    assert ctx.bucket is not None
+    uploads = await infocache.get_container_info(proxy, ctx.account, segments_container(ctx.bucket))
+    if not uploads.exists:
+        return None
+    status, headers = await head_object(request, proxy, _path(ctx), {})
+    return headers.get(UPLOAD_ID_SYSMETA) if 200 <= status < 300 else None
 
 
 async def store_body(
@@ -116,8 +134,6 @@ async def store_body(
     if ctx.body_length is not None:
         headers["Content-Length"] = str(ctx.body_length)
         headers.pop("Transfer-Encoding", None)
-    if "If-Match" in headers:
-        raise S3Error("NotImplemented", "A conditional PUT with If-Match is not implemented yet.")
     if headers.get("If-None-Match", "*").strip() != "*":
         raise S3Error("NotImplemented", "If-None-Match on PUT takes only '*'.")
     content_md5 = request.headers.get("Content-MD5")
@@ -134,14 +150,31 @@ async def store_body(
         raise checksums.content_md5_mismatch(content_md5)
     if status == 404:
         raise await _missing(proxy, ctx)
-    if status == 412:
-        raise S3Error("PreconditionFailed", extra={"Condition": "If-None-Match"})
+    if status in (409, 412):
+        raise await _write_condition_error(request, proxy, ctx, path, status)
     if not 200 <= status < 300:
         raise error_from_status(status, ctx)
     answer = web.Response(status=200, headers={"ETag": f'"{response.headers["Etag"]}"'})
     if requested is not None and ctx.checksum_value is not None:
         answer.headers[checksums.header_name(requested.algorithm)] = ctx.checksum_value
     return answer
+
+
+async def _write_condition_error(
+    request: web.Request, proxy: Proxy, ctx: S3Context, path: SwiftPath, status: int
+) -> S3Error:
+    """A conditional PUT refused: 409, another conditional write of the key was in progress
+    (the object servers lease the key from the check to the commit: objectd/write_leases.py);
+    412, the condition failed, which for If-Match on a key with no object AWS calls
+    NoSuchKey (told apart by a HEAD, on this failure only)."""
+    if status == 409:
+        return S3Error("ConditionalRequestConflict")
+    if "If-Match" in request.headers:
+        head_status, _ = await head_object(request, proxy, path, {})
+        if head_status == 404:
+            return await _missing(proxy, ctx)
+        return S3Error("PreconditionFailed", extra={"Condition": "If-Match"})
+    return S3Error("PreconditionFailed", extra={"Condition": "If-None-Match"})
 
 
 async def get_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
@@ -208,8 +241,7 @@ async def object_acl(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.
 
 async def delete_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
     """DeleteObject; a completed multipart upload's parts go with it."""
-    status, headers = await head_object(request, proxy, _path(ctx), {})
-    upload_id = headers.get(UPLOAD_ID_SYSMETA) if 200 <= status < 300 else None
+    upload_id = await completed_upload_at(request, proxy, ctx)
     response = await call(request, proxy, "DELETE", _path(ctx), swift_headers(request))
     if upload_id and 200 <= response.status < 300:
         await delete_parts(request, proxy, ctx, upload_id)
@@ -244,12 +276,15 @@ async def copy_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web
     headers["Content-Length"] = "0"
     if replace:
         headers["X-Fresh-Metadata"] = "true"
+    replaced = await completed_upload_at(request, proxy, ctx)
     response = await call(request, proxy, "PUT", _path(ctx), headers)
     status = response.status
     if status == 404:
         raise await _missing(proxy, ctx)
     if not 200 <= status < 300:
         raise error_from_status(status, ctx)
+    if replaced is not None:  # a manifest's copy is a plain object (proxy/copy.py), onto itself too
+        await delete_parts(request, proxy, ctx, replaced)
     etag = response.headers.get("Etag", "")
     modified = response.headers.get("Last-Modified") or http_date(0)
     body = (
