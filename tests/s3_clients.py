@@ -24,14 +24,18 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from aio_cluster import AioCluster
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 REGION = "us-east-1"
 ACCESS_KEY = "test:tester"
@@ -244,21 +248,47 @@ def md5_hex(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def remove_bucket(cluster: AioCluster, bucket: str) -> None:
-    """Delete ``bucket`` and whatever a test left in it (boto3, the reference client, so a
-    client under test that failed mid-way cannot fail the clean-up too)."""
-    s3 = boto3.client(
+def s3_client(
+    cluster: AioCluster, user: str = ACCESS_KEY, secret: str | None = None, **config: Any
+) -> Any:
+    """boto3, the reference client, as ``user`` (the all-in-one's pairs: access key
+    ``account:user``, secret the user's key), default settings (CRC32 checksums on), no
+    retries: a test sees the first answer.  ``config``: botocore Config options
+    (``signature_version``...)."""
+    return boto3.client(
         "s3",
         endpoint_url=cluster.endpoint,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=cluster.users[ACCESS_KEY],
+        aws_access_key_id=user,
+        aws_secret_access_key=secret if secret is not None else cluster.users[user],
         region_name=REGION,
+        config=Config(retries={"max_attempts": 1}, **config),
     )
-    try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            if keys:
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-        s3.delete_bucket(Bucket=bucket)
-    except s3.exceptions.NoSuchBucket:
-        pass
+
+
+def status_and_code(exc: ClientError) -> tuple[int, str]:
+    """An S3 error's HTTP status and code."""
+    response = exc.response
+    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
+
+
+def remove_bucket(cluster: AioCluster, bucket: str) -> None:
+    """Delete ``bucket`` and whatever a test left in it (boto3, the reference client, so a
+    client under test that failed mid-way cannot fail the clean-up too).  Listings are
+    eventually consistent (an update may be queued on a loaded box): it is emptied again
+    until the delete goes through."""
+    s3 = s3_client(cluster)
+    for _ in range(20):
+        try:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            s3.delete_bucket(Bucket=bucket)
+            return
+        except s3.exceptions.NoSuchBucket:
+            return
+        except ClientError as exc:
+            if status_and_code(exc)[1] != "BucketNotEmpty":
+                raise
+        time.sleep(0.5)
+    s3.delete_bucket(Bucket=bucket)

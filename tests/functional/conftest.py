@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aio_cluster import aio_cluster  # noqa: F401  (the session's all-in-one cluster fixture)
+from aio_cluster import AioCluster, aio_cluster  # noqa: F401  (the session's cluster fixture)
+from s3_clients import new_bucket, remove_bucket, s3_client
 from server_process import ServerProcess
 
 StartServer = Callable[..., ServerProcess]
@@ -21,6 +22,21 @@ def collect_client_sockets() -> Iterator[None]:
     botocore's; tests/functional/test_s3_boto3.py says why)."""
     yield
     gc.collect()
+
+
+@pytest.fixture
+def s3(aio_cluster: AioCluster):  # noqa: F811  (aio_cluster: the fixture imported above)
+    """boto3 as test:tester against the session's all-in-one cluster (tests/s3_clients.py)."""
+    return s3_client(aio_cluster)
+
+
+@pytest.fixture
+def bucket(aio_cluster: AioCluster, s3) -> Iterator[str]:  # noqa: F811
+    """A new bucket of ``s3``'s, emptied and deleted after the test."""
+    name = new_bucket("b")
+    s3.create_bucket(Bucket=name)
+    yield name
+    remove_bucket(aio_cluster, name)
 
 
 @pytest.fixture

@@ -10,16 +10,13 @@ import io
 import os
 import socket
 import threading
-import uuid
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 from aio_cluster import AioCluster
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 from botocore.exceptions import ClientError
+from s3_clients import s3_client, status_and_code
 from swiftclient import client as swift_client
 
 pytestmark = [
@@ -28,45 +25,8 @@ pytestmark = [
 ]
 
 
-def _client(cluster: AioCluster):
-    return boto3.client(
-        "s3",
-        endpoint_url=cluster.endpoint,
-        aws_access_key_id="test:tester",
-        aws_secret_access_key=cluster.users["test:tester"],
-        region_name="us-east-1",
-        config=Config(retries={"max_attempts": 1}),
-    )
-
-
 def _error(exc_info: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
-    return _status_and_code(exc_info.value)
-
-
-def _status_and_code(exc: ClientError) -> tuple[int, str]:
-    response = exc.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
-
-
-@pytest.fixture
-def s3(aio_cluster: AioCluster):
-    return _client(aio_cluster)
-
-
-@pytest.fixture
-def bucket(s3) -> Iterator[str]:
-    name = "cond-" + uuid.uuid4().hex[:12]
-    s3.create_bucket(Bucket=name)
-    yield name
-    for _ in range(20):
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=name).get("Contents", [])]
-        if keys:
-            s3.delete_objects(Bucket=name, Delete={"Objects": [{"Key": k} for k in keys]})
-        try:
-            s3.delete_bucket(Bucket=name)
-            return
-        except ClientError:
-            continue
+    return status_and_code(exc_info.value)
 
 
 @pytest.fixture
@@ -188,13 +148,13 @@ def _race(cluster: AioCluster, bucket: str, key: str, bodies: list[bytes]) -> li
     start = threading.Barrier(len(bodies))
 
     def write(i: int) -> None:
-        client = _client(cluster)
+        client = s3_client(cluster)
         start.wait()
         try:
             client.put_object(Bucket=bucket, Key=key, Body=bodies[i], IfNoneMatch="*")
             outcomes[i] = "ok"
         except ClientError as exc:
-            outcomes[i] = _status_and_code(exc)
+            outcomes[i] = status_and_code(exc)
 
     threads = [threading.Thread(target=write, args=(i,)) for i in range(len(bodies))]
     for thread in threads:
@@ -215,5 +175,5 @@ def test_racing_creators_exactly_one_wins(aio_cluster: AioCluster, bucket: str) 
         assert len(winners) == 1, outcomes
         losers = {o for o in outcomes if o != "ok"}
         assert losers <= {(412, "PreconditionFailed"), (409, "ConditionalRequestConflict")}
-        got = _client(aio_cluster).get_object(Bucket=bucket, Key=key)["Body"].read()
+        got = s3_client(aio_cluster).get_object(Bucket=bucket, Key=key)["Body"].read()
         assert got == bodies[winners[0]]

@@ -14,22 +14,19 @@ import hashlib
 import hmac
 import http.client
 import os
-import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-import boto3
 import botocore.auth
 import botocore.crt.auth
 import pytest
 from aio_cluster import AioCluster
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from s3_clients import REGION, s3_client
 from swiftclient import client as swift_client
 
 # botocore's connection pool may drop a socket the server closed (an early error answers
@@ -40,19 +37,6 @@ pytestmark = [
     pytest.mark.usefixtures("collect_client_sockets"),
 ]
 
-REGION = "us-east-1"
-
-
-def client(cluster: AioCluster, user: str = "test:tester", secret: str | None = None, **config):
-    return boto3.client(
-        "s3",
-        endpoint_url=cluster.endpoint,
-        aws_access_key_id=user,
-        aws_secret_access_key=secret if secret is not None else cluster.users[user],
-        region_name=REGION,
-        config=Config(retries={"max_attempts": 1}, **config),
-    )
-
 
 def error_code(exc_info: pytest.ExceptionInfo[ClientError]) -> str:
     return exc_info.value.response["Error"]["Code"]
@@ -60,32 +44,6 @@ def error_code(exc_info: pytest.ExceptionInfo[ClientError]) -> str:
 
 def status_of(exc_info: pytest.ExceptionInfo[ClientError]) -> int:
     return exc_info.value.response["ResponseMetadata"]["HTTPStatusCode"]
-
-
-@pytest.fixture
-def s3(aio_cluster: AioCluster):
-    return client(aio_cluster)
-
-
-@pytest.fixture
-def bucket(s3) -> Iterator[str]:
-    name = "b-" + uuid.uuid4().hex[:12]
-    s3.create_bucket(Bucket=name)
-    yield name
-    # Listings are eventually consistent (a listing update may be queued on a loaded box):
-    # empty the bucket until the delete goes through.
-    for _ in range(20):
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=name).get("Contents", [])]
-        if keys:
-            s3.delete_objects(Bucket=name, Delete={"Objects": [{"Key": k} for k in keys]})
-        try:
-            s3.delete_bucket(Bucket=name)
-            return
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "BucketNotEmpty":
-                raise
-        time.sleep(0.5)
-    s3.delete_bucket(Bucket=name)
 
 
 # -- buckets ---------------------------------------------------------------------------------
@@ -119,7 +77,7 @@ def test_bucket_lifecycle(s3) -> None:
 def test_bucket_names_are_global(aio_cluster: AioCluster, s3) -> None:
     name = "global-" + uuid.uuid4().hex[:8]
     s3.create_bucket(Bucket=name)
-    other = client(aio_cluster, user="test2:tester2")  # another account
+    other = s3_client(aio_cluster, user="test2:tester2")  # another account
     with pytest.raises(ClientError) as exc:
         other.create_bucket(Bucket=name)
     assert (error_code(exc), status_of(exc)) == ("BucketAlreadyExists", 409)
@@ -356,10 +314,10 @@ def test_listings_page_with_prefix_and_delimiter(s3, bucket: str) -> None:
 
 def test_wrong_secret_unknown_key_and_anonymous_are_refused(aio_cluster: AioCluster) -> None:
     with pytest.raises(ClientError) as exc:
-        client(aio_cluster, secret="wrong").list_buckets()
+        s3_client(aio_cluster, secret="wrong").list_buckets()
     assert error_code(exc) == "SignatureDoesNotMatch"
     with pytest.raises(ClientError) as exc:
-        client(aio_cluster, user="nobody:none", secret="x").list_buckets()
+        s3_client(aio_cluster, user="nobody:none", secret="x").list_buckets()
     assert error_code(exc) == "InvalidAccessKeyId"
     request = urllib.request.Request(aio_cluster.endpoint + "/", method="GET")
     with pytest.raises(urllib.error.HTTPError) as http_error:
@@ -386,12 +344,12 @@ def test_a_skewed_client_clock_is_refused(
 ) -> None:
     set_client_clock(monkeypatch, -datetime.timedelta(minutes=20))
     with pytest.raises(ClientError) as exc:
-        client(aio_cluster).list_buckets()
+        s3_client(aio_cluster).list_buckets()
     assert error_code(exc) == "RequestTimeTooSkewed"
 
 
 def test_presigned_get_and_put(aio_cluster: AioCluster, s3, bucket: str) -> None:
-    v4 = client(aio_cluster, signature_version="s3v4")
+    v4 = s3_client(aio_cluster, signature_version="s3v4")
     put_url = v4.generate_presigned_url(
         "put_object", Params={"Bucket": bucket, "Key": "p"}, ExpiresIn=300
     )
@@ -417,7 +375,7 @@ def test_an_expired_presign_is_refused(
     aio_cluster: AioCluster, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     set_client_clock(monkeypatch, -datetime.timedelta(hours=1))
-    url = client(aio_cluster, signature_version="s3v4").generate_presigned_url(
+    url = s3_client(aio_cluster, signature_version="s3v4").generate_presigned_url(
         "get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=60
     )
     with pytest.raises(urllib.error.HTTPError) as http_error:
@@ -433,18 +391,18 @@ def test_signature_v2_presigned_urls_and_clients_work(
 ) -> None:
     """boto3 presigns with Signature V2 by default in us-east-1; s3cmd may sign with it."""
     s3.put_object(Bucket=bucket, Key="v2", Body=b"version two")
-    url = client(aio_cluster).generate_presigned_url(
+    url = s3_client(aio_cluster).generate_presigned_url(
         "get_object", Params={"Bucket": bucket, "Key": "v2"}, ExpiresIn=60
     )
     assert "AWSAccessKeyId=" in url
     with urllib.request.urlopen(url, timeout=30) as response:
         assert response.read() == b"version two"
-    v2 = client(aio_cluster, signature_version="s3")
+    v2 = s3_client(aio_cluster, signature_version="s3")
     v2.put_object(Bucket=bucket, Key="by-v2", Body=b"signed with v2")
     assert v2.get_object(Bucket=bucket, Key="by-v2")["Body"].read() == b"signed with v2"
     assert "by-v2" in [o["Key"] for o in v2.list_objects(Bucket=bucket)["Contents"]]
     with pytest.raises(ClientError) as exc:
-        client(aio_cluster, secret="wrong", signature_version="s3").list_buckets()
+        s3_client(aio_cluster, secret="wrong", signature_version="s3").list_buckets()
     assert error_code(exc) == "SignatureDoesNotMatch"
 
 

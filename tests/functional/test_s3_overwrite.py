@@ -3,13 +3,8 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
-import boto3
 import pytest
 from aio_cluster import AioCluster
-from botocore.config import Config
 from swiftclient import client as swift_client
 
 pytestmark = [
@@ -19,36 +14,10 @@ pytestmark = [
 
 
 @pytest.fixture
-def s3(aio_cluster: AioCluster):
-    return boto3.client(
-        "s3",
-        endpoint_url=aio_cluster.endpoint,
-        aws_access_key_id="test:tester",
-        aws_secret_access_key=aio_cluster.users["test:tester"],
-        region_name="us-east-1",
-        config=Config(retries={"max_attempts": 1}),
-    )
-
-
-@pytest.fixture
 def swift(aio_cluster: AioCluster) -> swift_client.Connection:
     return swift_client.Connection(
         authurl=aio_cluster.auth_url, user="test:tester", key=aio_cluster.users["test:tester"]
     )
-
-
-@pytest.fixture
-def bucket(s3, swift: swift_client.Connection) -> Iterator[str]:
-    name = "ow-" + uuid.uuid4().hex[:12]
-    s3.create_bucket(Bucket=name)
-    yield name
-    for container in (name, name + "+segments"):
-        try:
-            for row in swift.get_container(container, full_listing=True)[1]:
-                swift.delete_object(container, row["name"])
-            swift.delete_container(container)
-        except swift_client.ClientException:
-            pass
 
 
 def _complete_upload(s3, bucket: str, key: str, body: bytes) -> str:

@@ -10,17 +10,15 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import time
 import uuid
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 from xml.etree import ElementTree
 
 import boto3
 import pytest
 from aio_cluster import AioCluster
-from botocore.config import Config
 from botocore.exceptions import ClientError
+from s3_clients import REGION, s3_client
 
 # botocore's connection pool may drop a socket the server closed (an early error answers
 # "Connection: close") without closing it; the ResourceWarning surfaces at a later garbage
@@ -30,42 +28,11 @@ pytestmark = [
     pytest.mark.usefixtures("collect_client_sockets"),
 ]
 
-REGION = "us-east-1"
-
-
-def client(cluster: AioCluster, **config):
-    return boto3.client(
-        "s3",
-        endpoint_url=cluster.endpoint,
-        aws_access_key_id="test:tester",
-        aws_secret_access_key=cluster.users["test:tester"],
-        region_name=REGION,
-        config=Config(retries={"max_attempts": 1}, **config),
-    )
-
 
 @pytest.fixture
 def s3(aio_cluster: AioCluster):
     """Signs forms with V4 (boto3 signs a presigned POST with V2 unless told)."""
-    return client(aio_cluster, signature_version="s3v4")
-
-
-@pytest.fixture
-def bucket(s3) -> Iterator[str]:
-    name = "post-" + uuid.uuid4().hex[:12]
-    s3.create_bucket(Bucket=name)
-    yield name
-    for _ in range(20):  # listings are eventually consistent: empty until the delete goes
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=name).get("Contents", [])]
-        if keys:
-            s3.delete_objects(Bucket=name, Delete={"Objects": [{"Key": k} for k in keys]})
-        try:
-            s3.delete_bucket(Bucket=name)
-            return
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "BucketNotEmpty":
-                raise
-        time.sleep(0.5)
+    return s3_client(aio_cluster, signature_version="s3v4")
 
 
 def encode_form(
@@ -173,10 +140,10 @@ def test_filename_substitution_and_201_answer(aio_cluster: AioCluster, s3, bucke
 
 
 def test_upload_with_v2_policy(aio_cluster: AioCluster, bucket: str) -> None:
-    s3v2 = client(aio_cluster, signature_version="s3")
+    s3v2 = s3_client(aio_cluster, signature_version="s3")
     status, _, body = post(s3v2, bucket, "v2-key", b"signed with sha1")
     assert status == 204, body
-    got = client(aio_cluster).get_object(Bucket=bucket, Key="v2-key")
+    got = s3_client(aio_cluster).get_object(Bucket=bucket, Key="v2-key")
     assert got["Body"].read() == b"signed with sha1"
 
 
@@ -248,7 +215,7 @@ def test_expired_policy_is_refused(s3, bucket: str) -> None:
 def test_tampered_policy_fails_its_signature(
     aio_cluster: AioCluster, bucket: str, signature_version: str
 ) -> None:
-    signer = client(aio_cluster, signature_version=signature_version)
+    signer = s3_client(aio_cluster, signature_version=signature_version)
     presigned = signer.generate_presigned_post(bucket, "k")
     form = dict(presigned["fields"])
     other = signer.generate_presigned_post(bucket, "other-key")["fields"]["policy"]
