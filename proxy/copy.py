@@ -10,7 +10,9 @@ authorised twice: to read the source and to write the destination.
   ``Destination-Account`` / ``X-Copy-From-Account`` name another account.
 - Conditional headers (``If-Match``, ...) apply to the source, as Swift's ``copy_get`` sends
   them; so does a single ``Range`` (the destination gets those bytes; S3's UploadPartCopy
-  with ``x-amz-copy-source-range`` is one).
+  with ``x-amz-copy-source-range`` is one).  Conditions on the destination come only from
+  the proxy itself (``DESTINATION_CONDITIONS``: S3's CopyObject with If-Match/If-None-Match),
+  and make its PUT a conditional one (proxy/object_put.py).
 - A manifest source (proxy/manifest.py) is copied as the object it describes: its segments'
   bytes, not its list.
 - Metadata: the source's user metadata, ``X-Delete-At``, content type and the stored
@@ -54,6 +56,9 @@ COPIED_HEADERS = frozenset(
         "x-delete-at",
     }
 )
+# If-Match / If-None-Match for the destination's PUT, set by the proxy's own layers (S3's
+# CopyObject): a client's conditional headers are the source's.
+DESTINATION_CONDITIONS = web.RequestKey("torus.destination_conditions", dict[str, str])
 # Request headers that are about the source, not the destination.
 _SOURCE_ONLY = (
     "If-Match",
@@ -187,6 +192,7 @@ def _dest_headers(
     headers = backend_headers(request)
     for name in _SOURCE_ONLY:
         headers.pop(name, None)
+    headers.update(request.get(DESTINATION_CONDITIONS, {}))
     fresh = is_true(request.headers.get("X-Fresh-Metadata"))
     for name, value in source_headers.items():
         lower = name.lower()

@@ -134,8 +134,7 @@ async def store_body(
     if ctx.body_length is not None:
         headers["Content-Length"] = str(ctx.body_length)
         headers.pop("Transfer-Encoding", None)
-    if headers.get("If-None-Match", "*").strip() != "*":
-        raise S3Error("NotImplemented", "If-None-Match on PUT takes only '*'.")
+    _put_conditions(request)
     content_md5 = request.headers.get("Content-MD5")
     md5_hex = checksums.content_md5_hex(content_md5)
     if md5_hex is not None:
@@ -158,6 +157,16 @@ async def store_body(
     if requested is not None and ctx.checksum_value is not None:
         answer.headers[checksums.header_name(requested.algorithm)] = ctx.checksum_value
     return answer
+
+
+def _put_conditions(request: web.Request) -> dict[str, str]:
+    """A write's own conditions (PutObject, CopyObject's destination): If-Match, and
+    If-None-Match, which S3 takes only as ``*``."""
+    headers = request.headers
+    conditions = {n: headers[n] for n in ("If-Match", "If-None-Match") if n in headers}
+    if conditions.get("If-None-Match", "*").strip() != "*":
+        raise S3Error("NotImplemented", "If-None-Match on a write takes only '*'.")
+    return conditions
 
 
 async def _write_condition_error(
@@ -268,6 +277,7 @@ async def copy_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web
             "location or encryption attributes.",
         )
     await check_copy_source(request, proxy, ctx, source)
+    conditions = _put_conditions(request)
     headers = swift_headers(request) if replace else {}
     for name in ("Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"):
         headers.pop(name, None)
@@ -277,10 +287,14 @@ async def copy_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web
     if replace:
         headers["X-Fresh-Metadata"] = "true"
     replaced = await completed_upload_at(request, proxy, ctx)
-    response = await call(request, proxy, "PUT", _path(ctx), headers)
+    response = await call(
+        request, proxy, "PUT", _path(ctx), headers, destination_conditions=conditions
+    )
     status = response.status
     if status == 404:
         raise await _missing(proxy, ctx)
+    if status in (409, 412) and conditions:
+        raise await _write_condition_error(request, proxy, ctx, _path(ctx), status)
     if not 200 <= status < 300:
         raise error_from_status(status, ctx)
     if replaced is not None:  # a manifest's copy is a plain object (proxy/copy.py), onto itself too

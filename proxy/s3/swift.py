@@ -28,6 +28,7 @@ from .. import container as container_controller
 from .. import object as object_controller
 from ..backend import BACKEND_ERRORS, backend_headers
 from ..context import INTERNAL_HEADERS, Proxy
+from ..copy import DESTINATION_CONDITIONS
 from ..manifest import Segment
 from ..object_get import Found, find_object
 from ..object_write import object_names, object_path_for
@@ -112,14 +113,18 @@ async def call(
     query: str = "",
     internal: Mapping[str, str] | None = None,
     body: bytes | None = None,
+    destination_conditions: Mapping[str, str] | None = None,
 ) -> web.StreamResponse:
     """The Swift API's answer to ``method`` on ``path``, as the client's request (its body,
     its identity) would get it.  ``internal``: headers the backends get as the proxy's own
     (sysmeta), which client headers cannot set.  ``body``: a body of the proxy's own (a
-    multipart manifest) instead of the client's."""
+    multipart manifest) instead of the client's.  ``destination_conditions``: a copy's
+    If-Match/If-None-Match for its destination (proxy/copy.py)."""
     target = swift_url(path.account, path.container, path.obj) + ("?" + query if query else "")
     sub = request.clone(method=method, rel_url=URL(target, encoded=True), headers=headers)
     sub[INTERNAL_HEADERS] = dict(internal or {})
+    if destination_conditions:
+        sub[DESTINATION_CONDITIONS] = dict(destination_conditions)
     if body is not None:
         sub[BODY_FILTER] = _fixed_body(body)
     if path.obj is not None:

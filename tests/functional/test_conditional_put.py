@@ -177,3 +177,28 @@ def test_racing_creators_exactly_one_wins(aio_cluster: AioCluster, bucket: str) 
         assert losers <= {(412, "PreconditionFailed"), (409, "ConditionalRequestConflict")}
         got = s3_client(aio_cluster).get_object(Bucket=bucket, Key=key)["Body"].read()
         assert got == bodies[winners[0]]
+
+
+def test_copy_object_conditions_apply_to_the_destination(s3, bucket: str) -> None:
+    source = s3.put_object(Bucket=bucket, Key="src", Body=b"source")["ETag"]
+    target = s3.put_object(Bucket=bucket, Key="dst", Body=b"target")["ETag"]
+    copy_source = {"Bucket": bucket, "Key": "src"}
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="dst", CopySource=copy_source, IfNoneMatch="*")
+    assert _error(exc) == (412, "PreconditionFailed")
+    with pytest.raises(ClientError) as exc:  # the source's ETag is not the destination's
+        s3.copy_object(Bucket=bucket, Key="dst", CopySource=copy_source, IfMatch=source)
+    assert _error(exc) == (412, "PreconditionFailed")
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"target"
+    s3.copy_object(Bucket=bucket, Key="dst", CopySource=copy_source, IfMatch=target)
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"source"
+    s3.copy_object(Bucket=bucket, Key="new", CopySource=copy_source, IfNoneMatch="*")
+    assert s3.get_object(Bucket=bucket, Key="new")["Body"].read() == b"source"
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="absent", CopySource=copy_source, IfMatch=source)
+    assert _error(exc) == (404, "NoSuchKey")
+    with pytest.raises(ClientError) as exc:  # and the source's own conditions still hold
+        s3.copy_object(
+            Bucket=bucket, Key="new2", CopySource=copy_source, CopySourceIfMatch='"0000"'
+        )
+    assert _error(exc) == (412, "PreconditionFailed")
