@@ -272,13 +272,19 @@ def status_and_code(exc: ClientError) -> tuple[int, str]:
 
 
 def remove_bucket(cluster: AioCluster, bucket: str) -> None:
-    """Delete ``bucket`` and whatever a test left in it (boto3, the reference client, so a
+    """Delete ``bucket`` and whatever a test left in it, multipart uploads in progress too
+    (boto3, the reference client, so a
     client under test that failed mid-way cannot fail the clean-up too).  Listings are
     eventually consistent (an update may be queued on a loaded box): it is emptied again
     until the delete goes through."""
     s3 = s3_client(cluster)
     for _ in range(20):
         try:
+            for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
+                for upload in page.get("Uploads", []):
+                    s3.abort_multipart_upload(
+                        Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
                 keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
                 if keys:

@@ -14,6 +14,13 @@ and ListBuckets leaves it out), and the completed object is a manifest (proxy/ma
   parts (docs/design/s3.md).
 - ListParts costs one segments listing per page; ListMultipartUploads is
   proxy/s3/upload_listing.py's.
+- Checksums (proxy/s3/multipart_checksums.py): an upload created with
+  ``x-amz-checksum-algorithm`` keeps it and its type as marker sysmeta; each part must carry
+  that checksum, kept in the part's listing row (its content type's parameter) when it came
+  in a header, else read with a HEAD of the part; Complete checks the listed part checksums,
+  computes the object's (COMPOSITE or FULL_OBJECT) and stores it as the manifest's checksum
+  sysmeta.  UploadPartCopy into such an upload is not implemented (501): the copy streams
+  inside the proxy past no checksum.
 """
 
 from __future__ import annotations
@@ -30,12 +37,22 @@ from multidict import CIMultiDict
 from ..context import Proxy
 from ..manifest import MANIFEST_ETAG, MANIFEST_SIZE, Segment, encode
 from ..paths import SwiftPath
+from . import multipart_checksums as mpc
 from . import multipart_xml as xml
 from .body import read_whole
+from .checksums import MultipartChecksum, multipart_checksum
 from .context import S3Context, owner_of
 from .errors import S3Error
-from .object_ops import check_copy_source, copy_source, iso_time, store_body
-from .swift import call, error_from_status, head_object, swift_headers
+from .object_ops import (
+    check_copy_source,
+    completed_upload_at,
+    copy_source,
+    iso_time,
+    put_conditions,
+    store_body,
+    write_condition_error,
+)
+from .swift import CHECKSUM_SYSMETA, call, error_from_status, head_object, swift_headers
 from .upload_store import (
     UPLOAD_ID_SYSMETA,
     create_upload_containers,
@@ -106,6 +123,7 @@ async def _require_upload(
 async def create(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Response:
     """CreateMultipartUpload: the segments container (if new) and the upload's marker."""
     assert ctx.bucket is not None
+    upload_checksum = multipart_checksum(request.headers)  # refused before anything is written
     bucket_info = await call(request, proxy, "HEAD", SwiftPath(ctx.account, ctx.bucket), {})
     if not 200 <= bucket_info.status < 300:
         raise error_from_status(bucket_info.status, ctx, missing="NoSuchBucket")
@@ -118,24 +136,37 @@ async def create(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Resp
     if not headers.get("Content-Type"):
         headers["Content-Type"] = "application/octet-stream"
     marker = marker_path(ctx, _key(ctx), upload_id)
-    response = await call(request, proxy, "PUT", marker, headers, body=b"")
+    internal = mpc.marker_sysmeta(upload_checksum)
+    response = await call(request, proxy, "PUT", marker, headers, internal=internal, body=b"")
     if not 200 <= response.status < 300:
         raise error_from_status(response.status, ctx)
     body = xml.initiate_result(ctx.bucket, _key(ctx), upload_id)
-    return web.Response(status=200, body=body, content_type="application/xml")
+    return web.Response(
+        status=200,
+        body=body,
+        content_type="application/xml",
+        headers=mpc.answer_headers(upload_checksum),
+    )
 
 
 async def upload_part(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Response:
     upload_id = _upload_id(request.query)
     number = _part_number(request.query)
-    await _require_upload(request, proxy, ctx, upload_id)
+    upload_checksum = mpc.upload_of_marker(await _require_upload(request, proxy, ctx, upload_id))
     path = segments_path(ctx, part_name(_key(ctx), upload_id, number))
     if "x-amz-copy-source" in request.headers:
+        if upload_checksum is not None:
+            # The copy streams inside the proxy, past no checksum: the part would have none.
+            raise S3Error(
+                "NotImplemented",
+                "UploadPartCopy into an upload with a checksum algorithm is not implemented yet.",
+            )
         return await _upload_part_copy(request, proxy, ctx, path)
+    mpc.check_part(upload_checksum, ctx.checksum)
     headers = swift_headers(request)
     for name in ("Content-Type", "Content-Disposition", "Cache-Control", "Expires"):
         headers.pop(name, None)
-    headers["Content-Type"] = "application/octet-stream"
+    headers["Content-Type"] = mpc.part_content_type(ctx.checksum)  # the listing row keeps it
     return await store_body(request, proxy, ctx, path, headers)
 
 
@@ -183,9 +214,15 @@ async def complete(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Re
     upload_id = _upload_id(request.query)
     requested = xml.parse_complete(await read_whole(request, MAX_COMPLETE_BODY))
     marker = await _require_upload(request, proxy, ctx, upload_id)
+    upload_checksum = mpc.upload_of_marker(marker)
+    listed = (
+        [mpc.listed_part_digest(upload_checksum, p.number, p.checksums) for p in requested]
+        if upload_checksum is not None
+        else []
+    )
     uploaded = await upload_parts(request, proxy, ctx, upload_id)
     key = _key(ctx)
-    segments, digests = [], []
+    segments, digests, part_checksums = [], [], []
     minimum = proxy.config.s3_min_part_bytes
     for i, wanted in enumerate(requested):
         row = uploaded.get(wanted.number)
@@ -204,12 +241,25 @@ async def complete(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Re
                     "ETag": wanted.etag,
                 },
             )
+        if upload_checksum is not None:
+            stored = await _part_checksum(request, proxy, ctx, row, upload_checksum.algorithm)
+            if stored is None or stored.digest != listed[i]:
+                raise S3Error(
+                    "InvalidPart",
+                    extra={
+                        "UploadId": upload_id,
+                        "PartNumber": str(wanted.number),
+                        "ETag": wanted.etag,
+                    },
+                )
+            part_checksums.append((stored.digest, row["bytes"]))
         container = segments_container(ctx.bucket)
         segments.append(Segment(container, row["name"], wanted.etag, row["bytes"]))
         digests.append(bytes.fromhex(wanted.etag))
     etag = f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(segments)}"
     size = sum(s.size_bytes for s in segments)
-    replaced = await _upload_at(request, proxy, ctx)
+    object_checksum = _object_checksum(upload_checksum, part_checksums, request.headers)
+    replaced = await completed_upload_at(request, proxy, ctx)
     headers = CIMultiDict({name: marker[name] for name in KEPT_HEADERS if name in marker})
     for name, value in marker.items():
         if name.lower().startswith("x-object-meta-"):
@@ -223,8 +273,13 @@ async def complete(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Re
         "X-Backend-Container-Update-Override-Etag": etag,
         "X-Backend-Container-Update-Override-Size": str(size),
     }
+    if upload_checksum is not None and object_checksum is not None:
+        internal[CHECKSUM_SYSMETA + upload_checksum.algorithm.lower()] = object_checksum
     path = SwiftPath(ctx.account, ctx.bucket, key)
+    headers.update(put_conditions(request))  # AWS's conditional Complete
     response = await call(request, proxy, "PUT", path, headers, internal=internal, body=manifest)
+    if response.status in (409, 412):  # the upload stays, to be completed again or aborted
+        raise await write_condition_error(request, proxy, ctx, path, response.status)
     if not 200 <= response.status < 300:
         raise error_from_status(response.status, ctx)
     # What the manifest does not name goes: parts left out, the marker, an older upload's parts.
@@ -236,18 +291,39 @@ async def complete(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Re
     if replaced is not None and replaced != upload_id:
         await delete_parts(request, proxy, ctx, replaced)
     location = f"/{ctx.bucket}/{key}"
-    body = xml.complete_result(location, ctx.bucket, key, etag)
+    shown = None
+    if upload_checksum is not None and object_checksum is not None:
+        shown = (upload_checksum.algorithm, object_checksum, upload_checksum.type)
+    body = xml.complete_result(location, ctx.bucket, key, etag, shown)
     return web.Response(status=200, body=body, content_type="application/xml")
 
 
-async def _upload_at(request: web.Request, proxy: Proxy, ctx: S3Context) -> str | None:
-    """The upload id of the completed upload stored at the key, if that is what it holds."""
-    assert ctx.bucket is not None
-    path = SwiftPath(ctx.account, ctx.bucket, _key(ctx))
-    status, headers = await head_object(request, proxy, path, {})
+def _object_checksum(
+    upload: MultipartChecksum | None,
+    parts: list[tuple[bytes, int]],
+    headers: Mapping[str, str],
+) -> str | None:
+    """The completed object's checksum (None for an upload without an algorithm), checked
+    against a whole-object checksum the Complete request sends."""
+    computed = None if upload is None else mpc.object_checksum(upload, parts)
+    mpc.check_object_checksum(upload, headers, computed)
+    return computed
+
+
+async def _part_checksum(
+    request: web.Request, proxy: Proxy, ctx: S3Context, row: dict, algorithm: str
+) -> mpc.PartChecksum | None:
+    """A part's stored ``algorithm`` checksum: from its listing row's content type (a header
+    checksum), else from its sysmeta, at the cost of a HEAD (a trailer checksum)."""
+    found = mpc.part_checksum_of_row(row.get("content_type"))
+    if found is not None:
+        return found if found.algorithm == algorithm else None
+    status, headers = await head_object(request, proxy, segments_path(ctx, row["name"]), {})
     if not 200 <= status < 300:
         return None
-    return headers.get(UPLOAD_ID_SYSMETA)
+    return mpc.part_checksum_of_sysmeta(
+        algorithm, headers.get(CHECKSUM_SYSMETA + algorithm.lower())
+    )
 
 
 async def abort(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Response:
@@ -262,7 +338,7 @@ async def list_parts(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.
     assert ctx.bucket is not None
     query = request.query
     upload_id = _upload_id(query)
-    await _require_upload(request, proxy, ctx, upload_id)
+    upload_checksum = mpc.upload_of_marker(await _require_upload(request, proxy, ctx, upload_id))
     max_parts = max_items(query, "max-parts", 1000)
     marker_text = query.get("part-number-marker", "0")
     if not marker_text.isdigit():
@@ -278,14 +354,24 @@ async def list_parts(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.
         if r["name"][len(prefix) :].isdigit()
     ]
     truncated = len(rows) > max_parts
-    parts = [
-        xml.Part(
-            int(r["name"][len(prefix) :]), r["hash"].strip('"'), r["bytes"], r["last_modified"]
-        )
-        for r in rows[:max_parts]
-    ]
+    parts = []
+    for r in rows[:max_parts]:
+        checksum = mpc.part_checksum_of_row(r.get("content_type"))
+        if checksum is None and upload_checksum is not None:
+            checksum = await _part_checksum(request, proxy, ctx, r, upload_checksum.algorithm)
+        number = int(r["name"][len(prefix) :])
+        shown = None if checksum is None else (checksum.algorithm, checksum.b64())
+        parts.append(xml.Part(number, r["hash"].strip('"'), r["bytes"], r["last_modified"], shown))
     body = xml.list_parts_result(
-        ctx.bucket, _key(ctx), upload_id, owner_of(request), after, max_parts, parts, truncated
+        ctx.bucket,
+        _key(ctx),
+        upload_id,
+        owner_of(request),
+        after,
+        max_parts,
+        parts,
+        truncated,
+        None if upload_checksum is None else (upload_checksum.algorithm, upload_checksum.type),
     )
     return web.Response(status=200, body=body, content_type="application/xml")
 

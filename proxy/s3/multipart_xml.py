@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
+from .checksums import ALGORITHMS
 from .errors import S3Error
 from .listing_xml import NAMESPACE, Owner, s3_time
 
@@ -15,10 +16,15 @@ MAX_PART_NUMBER = 10_000
 HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
+# A part's <ChecksumCRC32>... element of CompleteMultipartUpload -> the algorithm.
+_CHECKSUM_ELEMENTS = {"Checksum" + algorithm: algorithm for algorithm in ALGORITHMS}
+
+
 @dataclass(frozen=True, slots=True)
 class RequestedPart:
     number: int
     etag: str  # unquoted
+    checksums: tuple[tuple[str, str], ...] = ()  # (algorithm, base64 value) as listed
 
 
 def parse_complete(body: bytes) -> list[RequestedPart]:
@@ -32,15 +38,18 @@ def parse_complete(body: bytes) -> list[RequestedPart]:
     for element in root:
         if _tag(element) != "Part":
             continue
-        number, etag = None, None
+        number, etag, listed = None, None, []
         for child in element:
-            if _tag(child) == "PartNumber":
+            tag = _tag(child)
+            if tag == "PartNumber":
                 number = (child.text or "").strip()
-            elif _tag(child) == "ETag":
+            elif tag == "ETag":
                 etag = (child.text or "").strip().strip('"')
+            elif tag in _CHECKSUM_ELEMENTS:
+                listed.append((_CHECKSUM_ELEMENTS[tag], (child.text or "").strip()))
         if number is None or etag is None or not number.isdigit():
             raise S3Error("MalformedXML")
-        parts.append(RequestedPart(int(number), etag))
+        parts.append(RequestedPart(int(number), etag, tuple(listed)))
     if not parts:
         raise S3Error("MalformedXML")
     numbers = [p.number for p in parts]
@@ -61,13 +70,27 @@ def initiate_result(bucket: str, key: str, upload_id: str) -> bytes:
     ).encode()
 
 
-def complete_result(location: str, bucket: str, key: str, etag: str) -> bytes:
+def complete_result(
+    location: str,
+    bucket: str,
+    key: str,
+    etag: str,
+    checksum: tuple[str, str, str] | None = None,
+) -> bytes:
+    """``checksum``: the object's (algorithm, base64 value, COMPOSITE or FULL_OBJECT)."""
     return (
         f'{HEAD}<CompleteMultipartUploadResult xmlns="{NAMESPACE}">'
         f"<Location>{escape(location)}</Location><Bucket>{escape(bucket)}</Bucket>"
         f"<Key>{escape(key)}</Key><ETag>&quot;{etag}&quot;</ETag>"
-        "</CompleteMultipartUploadResult>"
+        f"{_object_checksum(checksum)}</CompleteMultipartUploadResult>"
     ).encode()
+
+
+def _object_checksum(checksum: tuple[str, str, str] | None) -> str:
+    if checksum is None:
+        return ""
+    algorithm, value, kind = checksum
+    return f"<Checksum{algorithm}>{value}</Checksum{algorithm}><ChecksumType>{kind}</ChecksumType>"
 
 
 def copy_part_result(etag: str, last_modified: str) -> bytes:
@@ -83,6 +106,7 @@ class Part:
     etag: str
     size_bytes: int
     last_modified: str  # the Swift listing's
+    checksum: tuple[str, str] | None = None  # (algorithm, base64 value)
 
 
 def list_parts_result(
@@ -94,7 +118,9 @@ def list_parts_result(
     max_parts: int,
     parts: Sequence[Part],
     truncated: bool,
+    upload_checksum: tuple[str, str] | None = None,
 ) -> bytes:
+    """``upload_checksum``: the upload's (algorithm, COMPOSITE or FULL_OBJECT), if it has one."""
     who = f"<ID>{escape(owner.id)}</ID><DisplayName>{escape(owner.display_name)}</DisplayName>"
     out = [
         f'{HEAD}<ListPartsResult xmlns="{NAMESPACE}">',
@@ -110,11 +136,24 @@ def list_parts_result(
     out += [
         f"<Part><PartNumber>{p.number}</PartNumber>"
         f"<LastModified>{s3_time(p.last_modified)}</LastModified>"
-        f"<ETag>&quot;{p.etag}&quot;</ETag><Size>{p.size_bytes}</Size></Part>"
+        f"<ETag>&quot;{p.etag}&quot;</ETag><Size>{p.size_bytes}</Size>"
+        f"{_part_checksum(p.checksum)}</Part>"
         for p in parts
     ]
+    if upload_checksum is not None:
+        algorithm, kind = upload_checksum
+        out.append(
+            f"<ChecksumAlgorithm>{algorithm}</ChecksumAlgorithm><ChecksumType>{kind}</ChecksumType>"
+        )
     out.append("</ListPartsResult>")
     return "".join(out).encode()
+
+
+def _part_checksum(checksum: tuple[str, str] | None) -> str:
+    if checksum is None:
+        return ""
+    algorithm, value = checksum
+    return f"<Checksum{algorithm}>{value}</Checksum{algorithm}>"
 
 
 @dataclass(frozen=True, slots=True)

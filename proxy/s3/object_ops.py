@@ -29,6 +29,7 @@ from . import checksums
 from .context import S3Context, owner_of
 from .errors import S3Error
 from .listing_xml import NAMESPACE, private_acl
+from .multipart_checksums import part_answer_headers
 from .multipart_xml import MAX_PART_NUMBER
 from .swift import (
     CHECKSUM_SYSMETA,
@@ -134,7 +135,7 @@ async def store_body(
     if ctx.body_length is not None:
         headers["Content-Length"] = str(ctx.body_length)
         headers.pop("Transfer-Encoding", None)
-    _put_conditions(request)
+    put_conditions(request)
     content_md5 = request.headers.get("Content-MD5")
     md5_hex = checksums.content_md5_hex(content_md5)
     if md5_hex is not None:
@@ -150,7 +151,7 @@ async def store_body(
     if status == 404:
         raise await _missing(proxy, ctx)
     if status in (409, 412):
-        raise await _write_condition_error(request, proxy, ctx, path, status)
+        raise await write_condition_error(request, proxy, ctx, path, status)
     if not 200 <= status < 300:
         raise error_from_status(status, ctx)
     answer = web.Response(status=200, headers={"ETag": f'"{response.headers["Etag"]}"'})
@@ -159,7 +160,7 @@ async def store_body(
     return answer
 
 
-def _put_conditions(request: web.Request) -> dict[str, str]:
+def put_conditions(request: web.Request) -> dict[str, str]:
     """A write's own conditions (PutObject, CopyObject's destination): If-Match, and
     If-None-Match, which S3 takes only as ``*``."""
     headers = request.headers
@@ -169,7 +170,7 @@ def _put_conditions(request: web.Request) -> dict[str, str]:
     return conditions
 
 
-async def _write_condition_error(
+async def write_condition_error(
     request: web.Request, proxy: Proxy, ctx: S3Context, path: SwiftPath, status: int
 ) -> S3Error:
     """A conditional PUT refused: 409, another conditional write of the key was in progress
@@ -189,9 +190,9 @@ async def _write_condition_error(
 async def get_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
     query = request.query
     headers = swift_headers(request)
+    ctx.checksum_mode = request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
     if "partNumber" in query:
         await _part_range(request, proxy, ctx, query["partNumber"], headers)
-    ctx.checksum_mode = request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
     for name, header in RESPONSE_OVERRIDES.items():
         if name in query:
             ctx.extra_headers[header] = query[name]
@@ -232,6 +233,14 @@ async def _part_range(
     if size:
         headers["Range"] = f"bytes={start}-{start + size - 1}"
     ctx.extra_headers["x-amz-mp-parts-count"] = str(len(segments))
+    if ctx.checksum_mode:
+        # The part's own checksum (the whole object's is not for a part: swift.py drops it
+        # from a 206), at the cost of one HEAD of the part.
+        part = segments[number - 1]
+        part_path = SwiftPath(ctx.account, part.container, part.obj)
+        part_status, part_headers = await head_object(request, proxy, part_path, {})
+        if 200 <= part_status < 300:
+            ctx.extra_headers.update(part_answer_headers(part_headers))
 
 
 async def object_acl(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Response:
@@ -277,7 +286,7 @@ async def copy_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web
             "location or encryption attributes.",
         )
     await check_copy_source(request, proxy, ctx, source)
-    conditions = _put_conditions(request)
+    conditions = put_conditions(request)
     headers = swift_headers(request) if replace else {}
     for name in ("Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"):
         headers.pop(name, None)
@@ -294,7 +303,7 @@ async def copy_object(request: web.Request, proxy: Proxy, ctx: S3Context) -> web
     if status == 404:
         raise await _missing(proxy, ctx)
     if status in (409, 412) and conditions:
-        raise await _write_condition_error(request, proxy, ctx, _path(ctx), status)
+        raise await write_condition_error(request, proxy, ctx, _path(ctx), status)
     if not 200 <= status < 300:
         raise error_from_status(status, ctx)
     if replaced is not None:  # a manifest's copy is a plain object (proxy/copy.py), onto itself too

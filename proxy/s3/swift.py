@@ -256,7 +256,8 @@ def translate_headers(request: web.Request, response: web.StreamResponse) -> Non
             whole = response.status != 206
             if ctx.checksum_mode and whole and algorithm in checksums.ALGORITHMS:
                 headers[checksums.header_name(algorithm)] = value
-                headers["x-amz-checksum-type"] = "FULL_OBJECT"
+                # A multipart upload's COMPOSITE checksum ends in "-N" (base64 has no "-").
+                headers["x-amz-checksum-type"] = "COMPOSITE" if "-" in value else "FULL_OBJECT"
     for name in _DROPPED:
         headers.popall(name, None)
     headers["x-amz-request-id"] = ctx.request_id

@@ -202,3 +202,26 @@ def test_copy_object_conditions_apply_to_the_destination(s3, bucket: str) -> Non
             Bucket=bucket, Key="new2", CopySource=copy_source, CopySourceIfMatch='"0000"'
         )
     assert _error(exc) == (412, "PreconditionFailed")
+
+
+def test_complete_multipart_upload_conditions(s3, bucket: str) -> None:
+    existing = s3.put_object(Bucket=bucket, Key="k", Body=b"there")["ETag"]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="k", UploadId=upload, PartNumber=1, Body=b"p")
+    parts = {"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]}
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key="k", UploadId=upload, MultipartUpload=parts, IfNoneMatch="*"
+        )
+    assert _error(exc) == (412, "PreconditionFailed")
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key="k", UploadId=upload, MultipartUpload=parts, IfMatch='"00"'
+        )
+    assert _error(exc) == (412, "PreconditionFailed")
+    # Refused, the upload is still there: completed now with the right ETag.
+    assert len(s3.list_parts(Bucket=bucket, Key="k", UploadId=upload)["Parts"]) == 1
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="k", UploadId=upload, MultipartUpload=parts, IfMatch=existing
+    )
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"p"
