@@ -59,6 +59,7 @@ CODES: dict[str, tuple[int, str]] = {
     ),
     "InvalidRange": (416, "The requested range is not satisfiable."),
     "InvalidRequest": (400, "Invalid Request."),
+    "InvalidStorageClass": (400, "The storage class you specified is not valid."),
     "InvalidURI": (400, "Couldn't parse the specified URI."),
     "KeyTooLongError": (400, "Your key is too long."),
     "MetadataTooLarge": (400, "Your metadata headers exceed the maximum allowed metadata size."),

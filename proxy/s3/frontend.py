@@ -44,6 +44,7 @@ from . import (
 from .context import S3, S3_CREDENTIALS, S3Context
 from .errors import S3Error
 from .swift import error_from_status
+from .unserved import refuse_unserved
 
 log = logging.getLogger("torus.proxy")
 Operation = Callable[[web.Request, Proxy, S3Context], Awaitable[web.StreamResponse]]
@@ -166,6 +167,7 @@ def _credential(request: web.Request, access_key: str) -> Ec2Credential:
 
 
 async def _operation(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.StreamResponse:
+    refuse_unserved(request.headers)
     if ctx.bucket is None:
         return await service_ops.handle(request, proxy, ctx)
     if ctx.key is not None and len(ctx.key.encode()) > MAX_KEY_BYTES:

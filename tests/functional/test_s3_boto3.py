@@ -457,6 +457,38 @@ def test_unsupported_operations_answer_501(s3, bucket: str) -> None:
     assert (status_of(exc), error_code(exc)) == (501, "NotImplemented")
 
 
+@pytest.mark.parametrize(
+    ("extra", "answer"),
+    [
+        ({"ServerSideEncryption": "AES256"}, (501, "NotImplemented")),
+        (
+            {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32},
+            (501, "NotImplemented"),
+        ),
+        ({"Tagging": "a=b"}, (501, "NotImplemented")),
+        ({"ACL": "public-read"}, (501, "NotImplemented")),
+        ({"GrantRead": 'id="someone"'}, (501, "NotImplemented")),
+        ({"WebsiteRedirectLocation": "/elsewhere"}, (501, "NotImplemented")),
+        ({"ObjectLockLegalHoldStatus": "ON"}, (400, "InvalidRequest")),
+        ({"StorageClass": "GLACIER"}, (400, "InvalidStorageClass")),
+    ],
+)
+def test_a_put_asking_for_what_is_not_served_is_refused_and_stores_nothing(
+    s3, bucket: str, extra: dict, answer: tuple[int, str]
+) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"x", **extra)
+    assert (status_of(exc), error_code(exc)) == answer
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="k")
+    assert status_of(exc) == 404
+
+
+def test_what_is_served_of_those_headers_goes_through(s3, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x", ACL="private", StorageClass="STANDARD")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+
+
 def _hmac(key: bytes, text: str) -> bytes:
     return hmac.new(key, text.encode(), hashlib.sha256).digest()
 
