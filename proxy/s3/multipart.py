@@ -1,19 +1,19 @@
-"""S3 multipart uploads, kept as Swift's s3api keeps them: parts are objects of a
-``<bucket>+segments`` container (S3 bucket names cannot hold ``+``, so it is never a bucket,
-and ListBuckets leaves it out), and the completed object is a manifest (proxy/manifest.py).
+"""S3 multipart uploads, kept much as Swift's s3api keeps them: parts are objects of a
+``<bucket>+segments`` container, each upload in progress a marker object in ``<bucket>+uploads``
+(upload_store.py names both; S3 bucket names cannot hold ``+``, so neither is ever a bucket,
+and ListBuckets leaves them out), and the completed object is a manifest (proxy/manifest.py).
 
-- An upload is a marker object ``<key>/<upload id>`` in the segments container, holding the
-  final object's content type and metadata; its parts are ``<key>/<upload id>/<NNNNN>``
-  (five digits, so that a listing gives them in part order).  Upload ids are 32 hex digits.
+- The marker holds the final object's content type and metadata; the parts are
+  ``<key>/<upload id>/<NNNNN>`` (five digits, so that a listing gives them in part order).
+  Upload ids are 32 hex digits.
 - Complete checks the list (ascending numbers, each part there with its ETag, every part but
   the last at least ``s3_min_part_bytes``), then writes the manifest at the key with the
   S3 ETag ``md5(the parts' binary MD5s)-N``; parts it does not name are deleted, and so is
   the marker.  Abort deletes the marker and every part.
-- Overwritten by another Complete, or deleted through S3, a manifest's parts are deleted too
-  (``delete_upload_of``).  An S3 PutObject over a completed upload does not yet delete the old
-  parts (docs/design/s3.md).
+- Overwritten (another Complete, PutObject, CopyObject) or deleted through S3, a manifest's
+  parts are deleted too (object_ops.completed_upload_at finds them).
 - ListParts costs one segments listing per page; ListMultipartUploads is
-  proxy/s3/upload_listing.py's.
+  proxy/s3/upload_listing.py's (one uploads listing per page).
 - Checksums (proxy/s3/multipart_checksums.py): an upload created with
   ``x-amz-checksum-algorithm`` keeps it and its type as marker sysmeta; each part must carry
   that checksum, kept in the part's listing row (its content type's parameter) when it came
@@ -56,8 +56,10 @@ from .swift import CHECKSUM_SYSMETA, call, error_from_status, head_object, swift
 from .upload_store import (
     UPLOAD_ID_SYSMETA,
     create_upload_containers,
+    delete_marker,
     delete_parts,
     delete_segment,
+    marker_headers,
     marker_path,
     part_name,
     parts_prefix,
@@ -108,12 +110,9 @@ async def _require_upload(
     request: web.Request, proxy: Proxy, ctx: S3Context, upload_id: str
 ) -> CIMultiDict[str]:
     """The upload's marker's headers; NoSuchUpload if it is gone (or never was)."""
-    path = marker_path(ctx, _key(ctx), upload_id)
-    status, headers = await head_object(request, proxy, path, {})
-    if status == 404:
+    headers = await marker_headers(request, proxy, ctx, _key(ctx), upload_id)
+    if headers is None:
         raise S3Error("NoSuchUpload", extra={"UploadId": upload_id})
-    if not 200 <= status < 300:
-        raise error_from_status(status, ctx)
     return headers
 
 
@@ -287,7 +286,7 @@ async def complete(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Re
     for number, row in uploaded.items():
         if number not in named:
             await delete_segment(request, proxy, segments_path(ctx, row["name"]))
-    await delete_segment(request, proxy, marker_path(ctx, key, upload_id))
+    await delete_marker(request, proxy, ctx, key, upload_id)
     if replaced is not None and replaced != upload_id:
         await delete_parts(request, proxy, ctx, replaced)
     location = f"/{ctx.bucket}/{key}"
@@ -330,7 +329,7 @@ async def abort(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Respo
     upload_id = _upload_id(request.query)
     await _require_upload(request, proxy, ctx, upload_id)
     await delete_parts(request, proxy, ctx, upload_id)
-    await delete_segment(request, proxy, marker_path(ctx, _key(ctx), upload_id))
+    await delete_marker(request, proxy, ctx, _key(ctx), upload_id)
     return web.Response(status=204)
 
 

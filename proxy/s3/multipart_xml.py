@@ -6,11 +6,10 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.etree import ElementTree
-from xml.sax.saxutils import escape
 
 from .checksums import ALGORITHMS
 from .errors import S3Error
-from .listing_xml import NAMESPACE, Owner, s3_time
+from .listing_xml import NAMESPACE, Owner, s3_time, xml_text
 
 MAX_PART_NUMBER = 10_000
 HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -65,7 +64,7 @@ def _tag(element: ElementTree.Element) -> str:
 def initiate_result(bucket: str, key: str, upload_id: str) -> bytes:
     return (
         f'{HEAD}<InitiateMultipartUploadResult xmlns="{NAMESPACE}">'
-        f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
+        f"<Bucket>{xml_text(bucket)}</Bucket><Key>{xml_text(key)}</Key>"
         f"<UploadId>{upload_id}</UploadId></InitiateMultipartUploadResult>"
     ).encode()
 
@@ -80,8 +79,8 @@ def complete_result(
     """``checksum``: the object's (algorithm, base64 value, COMPOSITE or FULL_OBJECT)."""
     return (
         f'{HEAD}<CompleteMultipartUploadResult xmlns="{NAMESPACE}">'
-        f"<Location>{escape(location)}</Location><Bucket>{escape(bucket)}</Bucket>"
-        f"<Key>{escape(key)}</Key><ETag>&quot;{etag}&quot;</ETag>"
+        f"<Location>{xml_text(location)}</Location><Bucket>{xml_text(bucket)}</Bucket>"
+        f"<Key>{xml_text(key)}</Key><ETag>&quot;{etag}&quot;</ETag>"
         f"{_object_checksum(checksum)}</CompleteMultipartUploadResult>"
     ).encode()
 
@@ -121,10 +120,10 @@ def list_parts_result(
     upload_checksum: tuple[str, str] | None = None,
 ) -> bytes:
     """``upload_checksum``: the upload's (algorithm, COMPOSITE or FULL_OBJECT), if it has one."""
-    who = f"<ID>{escape(owner.id)}</ID><DisplayName>{escape(owner.display_name)}</DisplayName>"
+    who = f"<ID>{xml_text(owner.id)}</ID><DisplayName>{xml_text(owner.display_name)}</DisplayName>"
     out = [
         f'{HEAD}<ListPartsResult xmlns="{NAMESPACE}">',
-        f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>",
+        f"<Bucket>{xml_text(bucket)}</Bucket><Key>{xml_text(key)}</Key>",
         f"<UploadId>{upload_id}</UploadId>",
         f"<Initiator>{who}</Initiator><Owner>{who}</Owner><StorageClass>STANDARD</StorageClass>",
         f"<PartNumberMarker>{marker}</PartNumberMarker>",
@@ -154,46 +153,3 @@ def _part_checksum(checksum: tuple[str, str] | None) -> str:
         return ""
     algorithm, value = checksum
     return f"<Checksum{algorithm}>{value}</Checksum{algorithm}>"
-
-
-@dataclass(frozen=True, slots=True)
-class Upload:
-    key: str
-    upload_id: str
-    initiated: str  # the Swift listing's last_modified of its marker
-
-
-def list_uploads_result(
-    bucket: str,
-    owner: Owner,
-    query: dict[str, str],
-    max_uploads: int,
-    uploads: Sequence[Upload],
-    prefixes: Sequence[str],
-    truncated: bool,
-) -> bytes:
-    who = f"<ID>{escape(owner.id)}</ID><DisplayName>{escape(owner.display_name)}</DisplayName>"
-    out = [
-        f'{HEAD}<ListMultipartUploadsResult xmlns="{NAMESPACE}">',
-        f"<Bucket>{escape(bucket)}</Bucket>",
-        f"<KeyMarker>{escape(query.get('key-marker', ''))}</KeyMarker>",
-        f"<UploadIdMarker>{escape(query.get('upload-id-marker', ''))}</UploadIdMarker>",
-    ]
-    if truncated and uploads:
-        out.append(f"<NextKeyMarker>{escape(uploads[-1].key)}</NextKeyMarker>")
-        out.append(f"<NextUploadIdMarker>{uploads[-1].upload_id}</NextUploadIdMarker>")
-    if query.get("delimiter"):
-        out.append(f"<Delimiter>{escape(query['delimiter'])}</Delimiter>")
-    if query.get("prefix"):
-        out.append(f"<Prefix>{escape(query['prefix'])}</Prefix>")
-    out.append(f"<MaxUploads>{max_uploads}</MaxUploads>")
-    out.append(f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
-    out += [
-        f"<Upload><Key>{escape(u.key)}</Key><UploadId>{u.upload_id}</UploadId>"
-        f"<Initiator>{who}</Initiator><Owner>{who}</Owner><StorageClass>STANDARD</StorageClass>"
-        f"<Initiated>{s3_time(u.initiated)}</Initiated></Upload>"
-        for u in uploads
-    ]
-    out += [f"<CommonPrefixes><Prefix>{escape(p)}</Prefix></CommonPrefixes>" for p in prefixes]
-    out.append("</ListMultipartUploadsResult>")
-    return "".join(out).encode()

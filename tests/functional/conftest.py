@@ -11,6 +11,7 @@ import pytest
 from aio_cluster import AioCluster, aio_cluster  # noqa: F401  (the session's cluster fixture)
 from s3_clients import new_bucket, remove_bucket, s3_client
 from server_process import ServerProcess
+from swiftclient import client as swift_client
 
 StartServer = Callable[..., ServerProcess]
 
@@ -37,6 +38,14 @@ def bucket(aio_cluster: AioCluster, s3) -> Iterator[str]:  # noqa: F811
     s3.create_bucket(Bucket=name)
     yield name
     remove_bucket(aio_cluster, name)
+
+
+@pytest.fixture
+def swift(aio_cluster: AioCluster) -> swift_client.Connection:  # noqa: F811
+    """python-swiftclient as test:tester against the session's all-in-one cluster."""
+    return swift_client.Connection(
+        authurl=aio_cluster.auth_url, user="test:tester", key=aio_cluster.users["test:tester"]
+    )
 
 
 @pytest.fixture

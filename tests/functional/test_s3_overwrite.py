@@ -4,20 +4,12 @@
 from __future__ import annotations
 
 import pytest
-from aio_cluster import AioCluster
 from swiftclient import client as swift_client
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
     pytest.mark.usefixtures("collect_client_sockets"),
 ]
-
-
-@pytest.fixture
-def swift(aio_cluster: AioCluster) -> swift_client.Connection:
-    return swift_client.Connection(
-        authurl=aio_cluster.auth_url, user="test:tester", key=aio_cluster.users["test:tester"]
-    )
 
 
 def _complete_upload(s3, bucket: str, key: str, body: bytes) -> str:

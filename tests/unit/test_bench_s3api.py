@@ -24,6 +24,7 @@ import boto3
 import botocore.awsrequest
 import pytest
 from botocore.config import Config
+from botocore_answers import canned_response
 
 REPO = Path(__file__).resolve().parents[2]
 for directory in (REPO / "bench" / "swiftapi", REPO / "bench" / "s3api"):
@@ -38,14 +39,6 @@ from measure import Meter  # noqa: E402
 ENDPOINT = "http://127.0.0.1:8080"
 
 
-class _Raw:
-    def stream(self, *args: Any, **kwargs: Any) -> Any:
-        return iter(())
-
-    def read(self, *args: Any, **kwargs: Any) -> bytes:
-        return b""
-
-
 def boto3_sends(call: str, **params: Any) -> dict[str, str]:
     """The headers (lower-case names) of the request boto3 would send for ``call``, and the
     path as ``:path``."""
@@ -55,7 +48,7 @@ def boto3_sends(call: str, **params: Any) -> dict[str, str]:
         for name, value in request.headers.items():
             seen[name.lower()] = value.decode() if isinstance(value, bytes) else str(value)
         seen[":path"] = request.url.removeprefix(ENDPOINT)
-        return botocore.awsrequest.AWSResponse(request.url, 200, {"ETag": '"x"'}, _Raw())
+        return canned_response(request.url, 200, {"ETag": '"x"'})
 
     client = boto3.client(
         "s3",

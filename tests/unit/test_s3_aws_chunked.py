@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
+from botocore_answers import canned_response
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -159,11 +159,6 @@ def test_seed_from_verify() -> None:
 # --- boto3's own bodies -------------------------------------------------------------------------
 
 
-class _Answer:
-    def stream(self, **_: object):
-        yield b"<R/>"
-
-
 def _boto3_put(body: bytes, algorithm: str | None = None):
     """What boto3's default PutObject sends over https: STREAMING-UNSIGNED-PAYLOAD-TRAILER,
     botocore's AwsChunkedWrapper, a checksum trailer.  Returns (headers, raw body)."""
@@ -178,7 +173,7 @@ def _boto3_put(body: bytes, algorithm: str | None = None):
 
     def capture(request, **_):
         sent.append(request)
-        return AWSResponse(request.url, 200, {}, _Answer())
+        return canned_response(request.url, 200, {}, b"<R/>")
 
     client.meta.events.register("before-send", capture)
     extra = {"ChecksumAlgorithm": algorithm} if algorithm else {}

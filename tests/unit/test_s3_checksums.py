@@ -14,8 +14,8 @@ import zlib
 import boto3
 import pytest
 from botocore import httpchecksum
-from botocore.awsrequest import AWSResponse
 from botocore.config import Config
+from botocore_answers import canned_response
 from multidict import CIMultiDict
 
 from proxy.s3 import checksums
@@ -123,14 +123,6 @@ SESSION = boto3.session.Session(
 )
 
 
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_):
-        yield self._body
-
-
 def client_requests(endpoint: str, operation: str, **params) -> tuple[CIMultiDict, bytes]:
     """The headers and body botocore sends for ``operation`` (signed, checksummed, with its
     defaults), taken at its send hook; the answer it gets is an empty 200."""
@@ -153,7 +145,7 @@ def client_requests(endpoint: str, operation: str, **params) -> tuple[CIMultiDic
                 b"<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key>"
                 b"<UploadId>u</UploadId></InitiateMultipartUploadResult>"
             )
-        return AWSResponse(request.url, 200, {"ETag": '"x"'}, _Raw(xml))
+        return canned_response(request.url, 200, {"ETag": '"x"'}, xml)
 
     client.meta.events.register(f"before-send.s3.{operation}", send)
     method = getattr(client, _snake(operation))

@@ -11,25 +11,19 @@ proxy will do between the two.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
-from collections.abc import Iterator
-from urllib.parse import parse_qsl, unquote, urlsplit
 
-import boto3
 import botocore.session
 import pytest
 from botocore import parsers
-from botocore.awsrequest import AWSResponse
-from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore_answers import InProcessS3
+from broker_listing import json_listing
 
-from containerd_.listing_views import JSON
 from containerd_.memory import MemoryContainerBroker
 from proxy.s3 import listing_xml
 from proxy.s3.errors import S3Error
 from proxy.s3.listing_xml import Owner
-from service.listing import Subdir
 from service.timestamp import Timestamp
 
 OWNER = Owner("test:tester", "test:tester")
@@ -56,42 +50,15 @@ ODD_KEYS = [
 ]
 
 
-# One session for every client: the s3 model is then loaded once, not per test.
-SESSION = boto3.session.Session(
-    aws_access_key_id="test:tester", aws_secret_access_key="testing", region_name="us-east-1"
-)
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_) -> Iterator[bytes]:
-        yield self._body
-
-
-class FakeNetworkS3:
+class FakeNetworkS3(InProcessS3):
     """Serves the listing operations from ``broker``'s container listing (and ``buckets``
     for ListBuckets) the way the proxy will; counts listing calls."""
 
     def __init__(self, broker: MemoryContainerBroker, buckets: list[dict] | None = None) -> None:
+        super().__init__()
         self.broker = broker
         self.buckets = buckets or []
         self.listing_calls = 0
-        self.client = SESSION.client(
-            "s3", endpoint_url="http://s3.test", config=Config(s3={"addressing_style": "path"})
-        )
-        self.client.meta.events.register("before-send.s3", self.send)
-
-    def send(self, request, **_) -> AWSResponse:
-        url = urlsplit(request.url)
-        query = dict(parse_qsl(url.query, keep_blank_values=True))
-        bucket = unquote(url.path.lstrip("/"))
-        try:
-            body = self.answer(bucket, query)
-        except S3Error as error:
-            return AWSResponse(request.url, error.status, {}, _Raw(error.xml(url.path, "tx1")))
-        return AWSResponse(request.url, 200, {"Content-Type": "application/xml"}, _Raw(body))
 
     def answer(self, bucket: str, query: dict[str, str]) -> bytes:
         if not bucket:
@@ -116,19 +83,7 @@ class FakeNetworkS3:
         """The container server's json listing for ``query``."""
         assert query.pop("format") == "json"
         self.listing_calls += 1
-        page = self.broker.list_objects(
-            DEVICE,
-            ACCOUNT,
-            BUCKET,
-            prefix=query.get("prefix", ""),
-            delimiter=query.get("delimiter", ""),
-            marker=query.get("marker", ""),
-            limit=int(query["limit"]),
-            view=JSON,
-        )
-        return [
-            {"subdir": row.name} if isinstance(row, Subdir) else json.loads(row) for row in page
-        ]
+        return json_listing(self.broker, DEVICE, ACCOUNT, BUCKET, query)
 
     def account_rows(self, query: dict[str, str]) -> list[dict]:
         """The account server's json listing (no delimiter in ListBuckets)."""

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 import boto3
 import pytest
 from botocore import httpchecksum
-from botocore.awsrequest import AWSResponse
 from botocore.config import Config
+from botocore_answers import canned_response
 from multidict import CIMultiDict
 
 from containerd_.http_headers import split_swift_bytes
@@ -45,14 +45,6 @@ COMPOSITE_1 = {
 }
 
 
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_):
-        yield self._body
-
-
 def exchange(operation: str, answer_headers=None, answer_body=b"", **params):
     """``(headers, body)`` botocore sends for ``operation``, and what it makes of our answer
     (``answer_headers``, ``answer_body``, status 200)."""
@@ -69,7 +61,7 @@ def exchange(operation: str, answer_headers=None, answer_body=b"", **params):
         for name, value in request.headers.items():
             headers[name] = value.decode() if isinstance(value, bytes) else value
         sent["request"] = (headers, body or b"")
-        return AWSResponse(request.url, 200, answer_headers or {}, _Raw(answer_body))
+        return canned_response(request.url, 200, answer_headers or {}, answer_body)
 
     client.meta.events.register(f"before-send.s3.{operation}", send)
     name = "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
