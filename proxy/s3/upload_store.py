@@ -46,6 +46,7 @@ UPLOADS_SUFFIX = "+uploads"
 UPLOAD_CONTAINER_SUFFIXES = (SEGMENTS_SUFFIX, UPLOADS_SUFFIX)
 UPLOAD_ID_SYSMETA = "X-Object-Sysmeta-S3-Upload-Id"
 LISTING_PAGE = 10_000
+DELETES_AT_ONCE = 16  # a deleted bucket's leftover parts, deleted this many at a time
 SEPARATOR = "\x01\x01"  # between a marker's encoded key and its upload id
 _ESCAPE, _ESCAPED = "\x01", "\x01\x02"
 AFTER_EVERY_ID = "\U0010ffff"  # above every upload id: ``marker_name(key, AFTER_EVERY_ID)``
@@ -137,10 +138,24 @@ async def create_upload_containers(request: web.Request, proxy: Proxy, ctx: S3Co
 
 
 async def delete_upload_containers(request: web.Request, proxy: Proxy, ctx: S3Context) -> None:
-    """The deleted bucket's containers for multipart uploads, unless they still hold some
-    (Swift refuses to delete a container that is not empty: 409, left as it is)."""
-    await call(request, proxy, "DELETE", segments_path(ctx), {})
-    await call(request, proxy, "DELETE", uploads_path(ctx), {})
+    """A deleted bucket's containers for multipart uploads, emptied first: uploads in
+    progress go with the bucket, as AWS aborts them.  The bucket being empty, whatever the
+    segments container holds is a part of such an upload, or one a Swift API overwrite or
+    delete of a completed upload left behind."""
+    for path in (uploads_path(ctx), segments_path(ctx)):
+        query = {"format": "json", "limit": str(LISTING_PAGE)}
+        while rows := await container_listing(request, proxy, ctx, path, query):
+            names = [row["name"] for row in rows]
+            for start in range(0, len(names), DELETES_AT_ONCE):
+                await asyncio.gather(
+                    *(
+                        delete_segment(request, proxy, SwiftPath(path.account, path.container, n))
+                        for n in names[start : start + DELETES_AT_ONCE]
+                    )
+                )
+            query["marker"] = names[-1]  # on past them: a row lagging its delete is not seen again
+        # Refused (409) if a listing row still lags its delete: left, as before.
+        await call(request, proxy, "DELETE", path, {})
 
 
 async def marker_headers(

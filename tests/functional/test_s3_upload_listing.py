@@ -205,6 +205,22 @@ def test_delete_bucket_removes_both_upload_containers(s3, swift) -> None:
         assert exc.value.http_status == 404
 
 
+def test_delete_bucket_aborts_the_uploads_in_progress(s3, swift) -> None:
+    name = "mpl-" + uuid.uuid4().hex[:12]
+    s3.create_bucket(Bucket=name)
+    for key in ("a", "b/c", "d"):
+        begin(s3, name, key, parts=2)
+    swift.put_object(name + "+segments", "left/behind/00001", b"an orphan part")
+    s3.delete_bucket(Bucket=name)  # empty of objects: its uploads go with it, as AWS does
+    for container in (name + "+segments", name + "+uploads"):
+        with pytest.raises(ClientException) as exc:
+            swift.head_container(container)
+        assert exc.value.http_status == 404
+    s3.create_bucket(Bucket=name)  # made again, it holds nothing of before
+    assert s3.list_multipart_uploads(Bucket=name).get("Uploads", []) == []
+    s3.delete_bucket(Bucket=name)
+
+
 def test_list_buckets_pages_are_full_past_upload_containers(s3) -> None:
     names = sorted(f"mplb-{uuid.uuid4().hex[:8]}-{n}" for n in range(5))
     for name in names:
