@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-import uuid
+import secrets
+import time
 from collections.abc import Mapping
 from urllib.parse import quote
 
@@ -83,6 +84,13 @@ UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _COPY_RANGE = re.compile(r"bytes=(\d+)-(\d+)")
 
 
+def new_upload_id() -> str:
+    """32 hex digits: the start time in microseconds, then 64 random bits, so that uploads of
+    one key list in the order they began (ListMultipartUploads orders a key's uploads by id,
+    AWS by initiation time) and no two collide."""
+    return f"{time.time_ns() // 1000:016x}{secrets.token_hex(8)}"
+
+
 def _key(ctx: S3Context) -> str:
     assert ctx.key is not None
     return ctx.key
@@ -127,7 +135,7 @@ async def create(request: web.Request, proxy: Proxy, ctx: S3Context) -> web.Resp
     if not 200 <= bucket_info.status < 300:
         raise error_from_status(bucket_info.status, ctx, missing="NoSuchBucket")
     await create_upload_containers(request, proxy, ctx)
-    upload_id = uuid.uuid4().hex
+    upload_id = new_upload_id()
     headers = swift_headers(request)
     headers["Content-Length"] = "0"
     for name in ("Transfer-Encoding", "Expect", "Range"):

@@ -21,8 +21,8 @@ What AWS does (the API reference), and so this does:
   subdir equal to its marker).  NextKeyMarker / NextUploadIdMarker only when truncated.
 - ``encoding-type=url`` encodes Delimiter, KeyMarker, Prefix, NextKeyMarker, Key and the
   CommonPrefixes' Prefix, as listing_xml.url_encode does for the object listings.
-- Within a key, uploads come by upload id (as Swift's s3api lists them), not by initiation
-  time as on AWS: upload ids are random.
+- Within a key, uploads come by upload id, which begins with the upload's start time
+  (multipart.new_upload_id): in the order they began, as AWS lists them.
 - ``max-uploads=0`` is an empty page, never truncated (as ListObjects' ``max-keys=0``).
 """
 

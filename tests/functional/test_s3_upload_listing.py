@@ -237,3 +237,9 @@ def test_list_buckets_pages_are_full_past_upload_containers(s3) -> None:
         for name in names:
             _empty(s3, name)
             s3.delete_bucket(Bucket=name)
+
+
+def test_a_keys_uploads_list_in_the_order_they_began(s3, bucket: str) -> None:
+    begun = [begin(s3, bucket, "same") for _ in range(5)]
+    listed = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert [u["UploadId"] for u in listed] == begun
