@@ -17,29 +17,21 @@ the ``AccountStore`` they hand in.  Semantics are Swift's account server and bro
 
 from __future__ import annotations
 
-import threading
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from ring.placement import hash_path
-from service.db_metadata import (
-    Metadata,
-    check_metadata,
-    check_metadata_limits,
-    cleared_metadata,
-    merge_metadata,
+from service.db_broker import (
+    DbBrokerBase,
+    DbStore,
+    check_db_name,
+    check_timestamp,
+    merge_each,
+    merged_metadata,
 )
-from service.errors import BadInput
-from service.listing import (
-    MAX_LIMIT,
-    ListingQuery,
-    RowView,
-    ScopeCursor,
-    encode_name,
-    list_page,
-)
+from service.db_metadata import Metadata, check_metadata, cleared_metadata
+from service.listing import MAX_LIMIT, ListingQuery, RowView
 from service.timestamp import Timestamp
 
 from .errors import AccountConflict, AccountDeleted, AccountNotFound
@@ -48,58 +40,23 @@ from .listing_views import ROWS
 from .replication_broker import AccountReplicaMixin
 from .rows import ContainerRow, check_row, merge
 
-T = TypeVar("T")
-V = TypeVar("V")
 
-
-class AccountStore(Protocol):
+class AccountStore(DbStore[AccountInfo, ContainerRow, Totals], Protocol):
     """One device's account tables, inside one transaction."""
 
-    def get_info(self, aid: bytes) -> AccountInfo | None: ...
-    def put_info(self, aid: bytes, info: AccountInfo) -> None: ...  # all but the totals
-    def get_totals(self, aid: bytes) -> Totals | None: ...
-    def put_totals(self, aid: bytes, totals: Totals) -> None: ...
-    def get_row(self, aid: bytes, name: bytes) -> ContainerRow | None: ...
-    def put_row(
-        self, aid: bytes, name: bytes, old: ContainerRow | None, new: ContainerRow
-    ) -> None: ...
-    def cursor(self, aid: bytes, view: RowView[ContainerRow, V]) -> ScopeCursor[V]: ...
-    # replication (accountd/replication_broker.py): whole accounts, rows by name
-    def rows_after(self, aid: bytes, after: bytes | None, limit: int) -> list[ContainerRow]: ...
+    # replication (accountd/replication_broker.py): the accounts of a device
     def account_ids(self, after: bytes, limit: int) -> list[bytes]: ...
-    def drop(self, aid: bytes) -> None: ...
 
 
-class AccountBrokerBase(ABC, AccountReplicaMixin):
-    def __init__(self, hash_secret: bytes) -> None:
-        if not isinstance(hash_secret, bytes) or not hash_secret:
-            raise ValueError("hash_secret must be non-empty bytes")
-        self._secret = hash_secret
-        self.listing_steps = 0  # rows visited by listings, for tests and benchmarks
-        self._steps_lock = threading.Lock()  # listings may run in threads (run_read)
-
-    @abstractmethod
-    def _read(self, device: str, read: Callable[[AccountStore], T]) -> T: ...
-
-    @abstractmethod
-    async def _write(self, device: str, write: Callable[[AccountStore], T]) -> T: ...
-
-    def close(self) -> None:  # not abstract: only the LMDB broker holds anything
-        """Release what the broker holds; further calls are an error."""
-
-    async def prepare_device(self, device: str) -> None:  # not abstract: the LMDB broker's
-        """Open and check ``device`` off the event loop; errors are left to the next call."""
-
-    async def run_read(self, read: Callable[[], T]) -> T:
-        """Run ``read`` (a listing page, rendered) in a thread if the broker is thread-safe
-        (LMDB); the memory twin runs it inline."""
-        return read()
+class AccountBrokerBase(DbBrokerBase[AccountStore], AccountReplicaMixin):
+    """The account semantics over service/db_broker.py's plumbing; the LMDB broker and its
+    memory twin add ``_read``/``_write`` (service/db_broker_lmdb.py, db_broker_memory.py)."""
 
     async def create(
         self, device: str, account: str, timestamp: Timestamp, metadata: Metadata | None = None
     ) -> bool:
         aid = self._aid(account)
-        _check_timestamp(timestamp)
+        check_timestamp(timestamp)
         updates = check_metadata(metadata)
 
         def write(store: AccountStore) -> bool:
@@ -108,13 +65,13 @@ class AccountBrokerBase(ABC, AccountReplicaMixin):
                 info = AccountInfo(
                     account, timestamp, status_changed_at=timestamp, created_at=timestamp
                 )
-                store.put_info(aid, replace(info, metadata=_merged({}, updates)))
+                store.put_info(aid, replace(info, metadata=merged_metadata({}, updates)))
                 store.put_totals(aid, (0, 0, 0))
                 return True
             if info.deleted:
                 raise AccountDeleted(account)
             put_timestamp = max(info.put_timestamp, timestamp)
-            metadata = _merged(info.metadata, updates)
+            metadata = merged_metadata(info.metadata, updates)
             store.put_info(aid, replace(info, put_timestamp=put_timestamp, metadata=metadata))
             return False
 
@@ -122,7 +79,7 @@ class AccountBrokerBase(ABC, AccountReplicaMixin):
 
     async def delete(self, device: str, account: str, timestamp: Timestamp) -> None:
         aid = self._aid(account)
-        _check_timestamp(timestamp)
+        check_timestamp(timestamp)
 
         def write(store: AccountStore) -> bool:
             info = store.get_info(aid)
@@ -143,22 +100,11 @@ class AccountBrokerBase(ABC, AccountReplicaMixin):
 
     def info(self, device: str, account: str, *, include_deleted: bool = False) -> AccountInfo:
         aid = self._aid(account)
-        info = self._read(device, lambda store: store.get_info(aid))
-        if info is None or (info.deleted and not include_deleted):
-            raise AccountNotFound(account)
-        return info
+        return self._info(device, aid, lambda: AccountNotFound(account), include_deleted)
 
     async def update_metadata(self, device: str, account: str, metadata: Metadata) -> None:
         aid = self._aid(account)
-        updates = check_metadata(metadata)
-
-        def write(store: AccountStore) -> None:
-            info = store.get_info(aid)
-            if info is None or info.deleted:
-                raise AccountNotFound(account)
-            store.put_info(aid, replace(info, metadata=_merged(info.metadata, updates)))
-
-        await self._write(device, write)
+        await self._update_metadata(device, aid, metadata, lambda: AccountNotFound(account))
 
     async def put_container(
         self,
@@ -232,51 +178,21 @@ class AccountBrokerBase(ABC, AccountReplicaMixin):
             reverse=reverse,
         )
 
-        def read(store: AccountStore) -> list[Any]:
-            info = store.get_info(aid)
-            if info is None or info.deleted:
-                raise AccountNotFound(account)
-            cursor = store.cursor(aid, view)
-            try:
-                return list_page(cursor, query)
-            finally:
-                with self._steps_lock:
-                    self.listing_steps += cursor.steps
-
-        return self._read(device, read)
+        return self._list(device, aid, query, view, lambda: AccountNotFound(account))
 
     def _merge_into(self, store: AccountStore, aid: bytes, rows: list[ContainerRow]) -> None:
         _merge_rows(store, aid, [check_row(row) for row in rows])
 
     def _aid(self, account: str) -> bytes:
-        encode_name(account, "account name")
-        if "/" in account:
-            raise BadInput(f"account name {account!r} must not hold '/'")
+        check_db_name(account, "account")
         return hash_path(self._secret, account)
-
-
-def _merged(current: Metadata, updates: Metadata) -> Metadata:
-    merged = merge_metadata(current, updates)
-    check_metadata_limits(merged)  # raised in the write: it aborts, nothing is stored
-    return merged
-
-
-def _check_timestamp(timestamp: Timestamp) -> None:
-    if not isinstance(timestamp, Timestamp):
-        raise BadInput(f"expected a Timestamp, not {timestamp!r}")
 
 
 def _merge_rows(store: AccountStore, aid: bytes, rows: list[ContainerRow]) -> None:
     """Merge each row into the stored one; totals follow the change of the winning row."""
     totals = store.get_totals(aid) or (0, 0, 0)
     container_count, object_count, bytes_used = totals
-    for row in rows:
-        name = row.name.encode("utf-8")
-        old = store.get_row(aid, name)
-        new = row if old is None else merge(old, row)
-        if new == old:
-            continue  # a replay: nothing to write
-        store.put_row(aid, name, old, new)
+    for old, new in merge_each(store, aid, rows, merge):
         for counted, sign in ((old, -1), (new, 1)):
             if counted is not None and not counted.deleted:
                 container_count += sign

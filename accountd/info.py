@@ -7,15 +7,15 @@ metadata), rewritten only by account PUT/DELETE/POST; and the totals (``u64 cont
 
 from __future__ import annotations
 
-import json
 import struct
 from dataclasses import dataclass, field
 
-from service.db_metadata import Metadata, metadata_from_json, metadata_to_json, visible_metadata
+from service import db_info_record
+from service.db_info_record import NEVER
+from service.db_metadata import Metadata, visible_metadata
 from service.timestamp import Timestamp
 
-RECORD_VERSION = 1
-NEVER = Timestamp(0)  # a delete_timestamp that never happened (Swift's "0")
+_NAMES = ("account",)  # the record's fields before the timestamps (service/db_info_record.py)
 _TOTALS = struct.Struct(">QQQ")
 
 Totals = tuple[int, int, int]  # container_count, object_count, bytes_used
@@ -44,32 +44,15 @@ class AccountInfo:
 
 
 def encode_record(info: AccountInfo) -> bytes:
-    record = {
-        "account": info.account,
-        "put_timestamp": info.put_timestamp.internal,
-        "delete_timestamp": info.delete_timestamp.internal,
-        "status_changed_at": info.status_changed_at.internal,
-        "created_at": info.created_at.internal,
-        "metadata": metadata_to_json(info.metadata),
-    }
-    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-    return bytes([RECORD_VERSION]) + text.encode("utf-8")
+    return db_info_record.encode_record(info, _NAMES)
 
 
 def decode_record(data: bytes, totals: Totals) -> AccountInfo:
-    if data[:1] != bytes([RECORD_VERSION]):
-        raise ValueError(f"unknown account record version {data[:1]!r}")
-    record = json.loads(data[1:].decode("utf-8"))
     return AccountInfo(
-        account=record["account"],
-        put_timestamp=Timestamp.parse(record["put_timestamp"]),
-        delete_timestamp=Timestamp.parse(record["delete_timestamp"]),
-        status_changed_at=Timestamp.parse(record["status_changed_at"]),
-        created_at=Timestamp.parse(record["created_at"]),
+        **db_info_record.decode_record(data, "account", _NAMES),
         container_count=totals[0],
         object_count=totals[1],
         bytes_used=totals[2],
-        metadata=metadata_from_json(record["metadata"]),
     )
 
 

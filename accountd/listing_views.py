@@ -15,14 +15,13 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-from service.listing import RowView, Subdir
+from service.db_listing_views import identity, pick_view, render_page, row_name
+from service.listing import RowView
 from service.listing_http import (
     account_xml,
     container_json,
     isoformat,
     isoformat_raw,
-    json_list,
-    subdir_json,
 )
 
 from . import rows
@@ -53,44 +52,27 @@ def stored_json(name: bytes, data: bytes) -> str:
     return container_json(name.decode("utf-8"), object_count, bytes_used, isoformat_raw(put_raw))
 
 
-def _identity(row: ContainerRow) -> ContainerRow:
-    return row
-
-
 def _stored_name(name: bytes, data: bytes) -> bytes:
     if data[0] not in _VERSIONS:  # not a row we can read: as the other views, refuse it
         decode_stored(name, data)
     return name
 
 
-def _row_name(row: ContainerRow) -> bytes:
-    return row.name.encode("utf-8")
-
-
-ROWS: RowView[ContainerRow, ContainerRow] = RowView("rows", decode_stored, _identity)
+ROWS: RowView[ContainerRow, ContainerRow] = RowView("rows", decode_stored, identity)
 JSON: RowView[ContainerRow, str] = RowView("json", stored_json, row_json)
-NAMES: RowView[ContainerRow, bytes] = RowView("names", _stored_name, _row_name)
+NAMES: RowView[ContainerRow, bytes] = RowView("names", _stored_name, row_name)
 
 
 def view_for(content_type: str) -> RowView[ContainerRow, Any]:
     """The view a listing in ``content_type`` (listing_http.FORMAT_TYPES) reads."""
-    if content_type.endswith("/json"):
-        return JSON
-    if content_type.endswith("/xml"):
-        return ROWS
-    return NAMES
+    return pick_view(content_type, ROWS, JSON, NAMES)
 
 
 def render_listing(entries: Sequence[Any], content_type: str, account: str) -> bytes:
     """A page read through ``view_for(content_type)`` as the body Swift's account server
     sends (the xml root named after ``account``; an empty plain page is empty)."""
-    if content_type.endswith("/json"):
-        return json_list(
-            subdir_json(entry.name) if type(entry) is Subdir else entry for entry in entries
-        )
-    if content_type.endswith("/xml"):
-        return account_xml([container_record(entry) for entry in entries], account)
-    return b"".join(
-        (entry.name.encode("utf-8") if type(entry) is Subdir else entry) + b"\n"
-        for entry in entries
+    return render_page(
+        entries,
+        content_type,
+        lambda page: account_xml([container_record(entry) for entry in page], account),
     )

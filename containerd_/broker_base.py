@@ -21,30 +21,23 @@ contract suite checks the stores.  Semantics are Swift's container server and br
 from __future__ import annotations
 
 import random
-import threading
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from abc import abstractmethod
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from ring.placement import hash_path
 from service.async_pending import AsyncPending
-from service.db_metadata import (
-    Metadata,
-    check_metadata,
-    check_metadata_limits,
-    cleared_metadata,
-    merge_metadata,
+from service.db_broker import (
+    DbBrokerBase,
+    DbStore,
+    check_db_name,
+    check_timestamp,
+    merge_each,
+    merged_metadata,
 )
-from service.errors import BadInput
-from service.listing import (
-    MAX_LIMIT,
-    ListingQuery,
-    RowView,
-    ScopeCursor,
-    encode_name,
-    list_page,
-)
+from service.db_metadata import Metadata, check_metadata, cleared_metadata
+from service.listing import MAX_LIMIT, ListingQuery, RowView
 from service.timestamp import Timestamp
 
 from .errors import ContainerConflict, ContainerNotEmpty, ContainerNotFound
@@ -53,53 +46,39 @@ from .listing_views import ROWS
 from .replication_broker import ChangeView, ContainerReplicaMixin
 from .rows import ObjectRow, check_row, merge, stats_key
 
-T = TypeVar("T")
-V = TypeVar("V")
 
-
-class ContainerStore(Protocol):
+class ContainerStore(DbStore[ContainerInfo, ObjectRow, Totals], Protocol):
     """One device's container tables, inside one transaction."""
-
-    def get_info(self, cid: bytes) -> ContainerInfo | None: ...
-    def put_info(self, cid: bytes, info: ContainerInfo) -> None: ...  # all but the totals
-    def get_totals(self, cid: bytes) -> Totals | None: ...
-    def put_totals(self, cid: bytes, totals: Totals) -> None: ...
-    def get_row(self, cid: bytes, name: bytes) -> ObjectRow | None: ...
-    def put_row(self, cid: bytes, name: bytes, old: ObjectRow | None, new: ObjectRow) -> None: ...
-    def cursor(self, cid: bytes, view: RowView[ObjectRow, V]) -> ScopeCursor[V]: ...
 
     # replication (containerd_/replication_broker.py): the change log, and whole containers
     changes: ChangeView
 
-    def rows_after(self, cid: bytes, after: bytes | None, limit: int) -> list[ObjectRow]: ...
     def container_ids(self, after: bytes, limit: int) -> list[bytes]: ...
-    def drop(self, cid: bytes) -> None: ...
 
 
-class ContainerBrokerBase(ABC, ContainerReplicaMixin):
-    def __init__(self, hash_secret: bytes) -> None:
-        if not isinstance(hash_secret, bytes) or not hash_secret:
-            raise ValueError("hash_secret must be non-empty bytes")
-        self._secret = hash_secret
-        self.listing_steps = 0  # rows visited by listings, for tests and benchmarks
-        self._steps_lock = threading.Lock()  # listings may run in threads (run_read)
+class NotedRows:
+    """What both container stores add to service/db_broker_lmdb.py's and db_broker_memory.py's:
+    each row change noted in the change log (changes.py), in the same transaction as the row,
+    and the log dropped with the container."""
 
-    @abstractmethod
-    def _read(self, device: str, read: Callable[[ContainerStore], T]) -> T: ...
+    changes: Any  # changes.py's ChangeLog, or the memory twin's
 
-    @abstractmethod
-    async def _write(self, device: str, write: Callable[[ContainerStore], T]) -> T: ...
+    def put_row(self, cid: bytes, name: bytes, old: ObjectRow | None, new: ObjectRow) -> None:
+        super().put_row(cid, name, old, new)  # type: ignore[misc]
+        self.changes.note(cid, name)
 
-    def close(self) -> None:  # not abstract: only the LMDB broker holds anything
-        """Release what the broker holds; further calls are an error."""
+    def container_ids(self, after: bytes, limit: int) -> list[bytes]:
+        return self.scope_ids(after, limit)  # type: ignore[attr-defined, no-any-return]
 
-    async def prepare_device(self, device: str) -> None:  # not abstract: the LMDB broker's
-        """Open and check ``device`` off the event loop; errors are left to the next call."""
+    def drop(self, cid: bytes) -> None:
+        super().drop(cid)  # type: ignore[misc]
+        self.changes.drop(cid)
 
-    async def run_read(self, read: Callable[[], T]) -> T:
-        """Run ``read`` (a listing page, rendered) in a thread if the broker is thread-safe
-        (LMDB); the memory twin runs it inline."""
-        return read()
+
+class ContainerBrokerBase(DbBrokerBase[ContainerStore], ContainerReplicaMixin):
+    """The container semantics over service/db_broker.py's plumbing; the LMDB broker and its
+    memory twin add ``_read``/``_write`` (service/db_broker_lmdb.py, db_broker_memory.py) and
+    the async_pendings."""
 
     # -- async_pendings: account updates that failed, kept on the container's device for
     # the container updater (service/async_pending.py) --
@@ -129,7 +108,7 @@ class ContainerBrokerBase(ABC, ContainerReplicaMixin):
         metadata: Metadata | None = None,
     ) -> bool:
         cid = self._cid(account, container)
-        _check_timestamp(timestamp)
+        check_timestamp(timestamp)
         updates = check_metadata(metadata)
 
         def write(store: ContainerStore) -> str:
@@ -138,7 +117,7 @@ class ContainerBrokerBase(ABC, ContainerReplicaMixin):
                 info = ContainerInfo(
                     account, container, timestamp, status_changed_at=timestamp, created_at=timestamp
                 )
-                store.put_info(cid, replace(info, metadata=_merged({}, updates)))
+                store.put_info(cid, replace(info, metadata=merged_metadata({}, updates)))
                 store.put_totals(cid, NO_TOTALS)
                 return "created"
             was_deleted = info.deleted
@@ -148,7 +127,7 @@ class ContainerBrokerBase(ABC, ContainerReplicaMixin):
                 return "conflict"
             if was_deleted:
                 info = replace(info, status_changed_at=max(info.status_changed_at, timestamp))
-            store.put_info(cid, replace(info, metadata=_merged(info.metadata, updates)))
+            store.put_info(cid, replace(info, metadata=merged_metadata(info.metadata, updates)))
             return "created" if was_deleted else "accepted"
 
         outcome = await self._write(device, write)
@@ -158,7 +137,7 @@ class ContainerBrokerBase(ABC, ContainerReplicaMixin):
 
     async def delete(self, device: str, account: str, container: str, timestamp: Timestamp) -> None:
         cid = self._cid(account, container)
-        _check_timestamp(timestamp)
+        check_timestamp(timestamp)
 
         def write(store: ContainerStore) -> str:
             info = store.get_info(cid)
@@ -186,24 +165,15 @@ class ContainerBrokerBase(ABC, ContainerReplicaMixin):
         self, device: str, account: str, container: str, *, include_deleted: bool = False
     ) -> ContainerInfo:
         cid = self._cid(account, container)
-        info = self._read(device, lambda store: store.get_info(cid))
-        if info is None or (info.deleted and not include_deleted):
-            raise ContainerNotFound(account, container)
-        return info
+        not_found = lambda: ContainerNotFound(account, container)  # noqa: E731
+        return self._info(device, cid, not_found, include_deleted)
 
     async def update_metadata(
         self, device: str, account: str, container: str, metadata: Metadata
     ) -> None:
         cid = self._cid(account, container)
-        updates = check_metadata(metadata)
-
-        def write(store: ContainerStore) -> None:
-            info = store.get_info(cid)
-            if info is None or info.deleted:
-                raise ContainerNotFound(account, container)
-            store.put_info(cid, replace(info, metadata=_merged(info.metadata, updates)))
-
-        await self._write(device, write)
+        not_found = lambda: ContainerNotFound(account, container)  # noqa: E731
+        await self._update_metadata(device, cid, metadata, not_found)
 
     async def put_object(
         self,
@@ -266,18 +236,7 @@ class ContainerBrokerBase(ABC, ContainerReplicaMixin):
             path=path,
         )
 
-        def read(store: ContainerStore) -> list[Any]:
-            info = store.get_info(cid)
-            if info is None or info.deleted:
-                raise ContainerNotFound(account, container)
-            cursor = store.cursor(cid, view)
-            try:
-                return list_page(cursor, query)
-            finally:
-                with self._steps_lock:
-                    self.listing_steps += cursor.steps
-
-        return self._read(device, read)
+        return self._list(device, cid, query, view, lambda: ContainerNotFound(account, container))
 
     def _merge_into(
         self, store: ContainerStore, cid: bytes, account: str, container: str, rows: list[ObjectRow]
@@ -285,22 +244,9 @@ class ContainerBrokerBase(ABC, ContainerReplicaMixin):
         _merge_rows(store, cid, account, container, rows)
 
     def _cid(self, account: str, container: str) -> bytes:
-        for what, name in (("account", account), ("container", container)):
-            encode_name(name, f"{what} name")
-            if "/" in name:
-                raise BadInput(f"{what} name {name!r} must not hold '/'")
+        check_db_name(account, "account")
+        check_db_name(container, "container")
         return hash_path(self._secret, account, container)
-
-
-def _merged(current: Metadata, updates: Metadata) -> Metadata:
-    merged = merge_metadata(current, updates)
-    check_metadata_limits(merged)  # raised in the write: it aborts, nothing is stored
-    return merged
-
-
-def _check_timestamp(timestamp: Timestamp) -> None:
-    if not isinstance(timestamp, Timestamp):
-        raise BadInput(f"expected a Timestamp, not {timestamp!r}")
 
 
 def _merge_rows(
@@ -316,13 +262,7 @@ def _merge_rows(
     if totals is None:
         raise ContainerNotFound(account, container)
     object_count, bytes_used, stats_timestamp, stats_sum = totals
-    for row in rows:
-        name = row.name.encode("utf-8")
-        old = store.get_row(cid, name)
-        new = row if old is None else merge(old, row)
-        if new == old:
-            continue  # a replay: nothing to write
-        store.put_row(cid, name, old, new)
+    for old, new in merge_each(store, cid, rows, merge):
         stats_timestamp = max(stats_timestamp, new.timestamp)
         stats_sum += stats_key(new) - (0 if old is None else stats_key(old))
         for counted, sign in ((old, -1), (new, 1)):

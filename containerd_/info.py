@@ -27,15 +27,18 @@ different versions for the same rows.
 
 from __future__ import annotations
 
-import json
 import struct
 from dataclasses import dataclass, field
 
-from service.db_metadata import Metadata, metadata_from_json, metadata_to_json, visible_metadata
+from service import db_info_record
+from service.db_info_record import NEVER
+from service.db_metadata import Metadata, visible_metadata
 from service.timestamp import Timestamp
 
-RECORD_VERSION = 1
-NEVER = Timestamp(0)  # a delete_timestamp that never happened (Swift's "0")
+_NAMES = (
+    "account",
+    "container",
+)  # the record's fields before the timestamps (service/db_info_record.py)
 _TOTALS_V0 = struct.Struct(">QQ")
 _TOTALS_V1 = struct.Struct(">QQQQ")
 SUM_BYTES = 24  # a row's key is below 2**115 and rows are fewer than 2**63
@@ -77,35 +80,16 @@ class ContainerInfo:
 
 
 def encode_record(info: ContainerInfo) -> bytes:
-    record = {
-        "account": info.account,
-        "container": info.container,
-        "put_timestamp": info.put_timestamp.internal,
-        "delete_timestamp": info.delete_timestamp.internal,
-        "status_changed_at": info.status_changed_at.internal,
-        "created_at": info.created_at.internal,
-        "metadata": metadata_to_json(info.metadata),
-    }
-    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-    return bytes([RECORD_VERSION]) + text.encode("utf-8")
+    return db_info_record.encode_record(info, _NAMES)
 
 
 def decode_record(data: bytes, totals: Totals) -> ContainerInfo:
-    if data[:1] != bytes([RECORD_VERSION]):
-        raise ValueError(f"unknown container record version {data[:1]!r}")
-    record = json.loads(data[1:].decode("utf-8"))
     return ContainerInfo(
-        account=record["account"],
-        container=record["container"],
-        put_timestamp=Timestamp.parse(record["put_timestamp"]),
-        delete_timestamp=Timestamp.parse(record["delete_timestamp"]),
-        status_changed_at=Timestamp.parse(record["status_changed_at"]),
-        created_at=Timestamp.parse(record["created_at"]),
+        **db_info_record.decode_record(data, "container", _NAMES),
         object_count=totals[0],
         bytes_used=totals[1],
         stats_timestamp=totals[2],
         stats_sum=totals[3],
-        metadata=metadata_from_json(record["metadata"]),
     )
 
 

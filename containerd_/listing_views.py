@@ -22,15 +22,14 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-from service.listing import RowView, Subdir
+from service.db_listing_views import identity, pick_view, render_page, row_name
+from service.listing import RowView
 from service.listing_http import (
     container_xml,
     isoformat,
     isoformat_raw,
-    json_list,
     json_string,
     object_json,
-    subdir_json,
 )
 
 from . import rows
@@ -81,44 +80,27 @@ def _listed_content_type(stored: bytes) -> tuple[str, int | None]:
     return json_string(content_type), swift_bytes
 
 
-def _identity(row: ObjectRow) -> ObjectRow:
-    return row
-
-
 def _stored_name(name: bytes, data: bytes) -> bytes:
     if data[0] != rows.VERSION:  # not a row we can read: as the other views, refuse it
         decode_stored(name, data)
     return name
 
 
-def _row_name(row: ObjectRow) -> bytes:
-    return row.name.encode("utf-8")
-
-
-ROWS: RowView[ObjectRow, ObjectRow] = RowView("rows", decode_stored, _identity)
+ROWS: RowView[ObjectRow, ObjectRow] = RowView("rows", decode_stored, identity)
 JSON: RowView[ObjectRow, str] = RowView("json", stored_json, row_json)
-NAMES: RowView[ObjectRow, bytes] = RowView("names", _stored_name, _row_name)
+NAMES: RowView[ObjectRow, bytes] = RowView("names", _stored_name, row_name)
 
 
 def view_for(content_type: str) -> RowView[ObjectRow, Any]:
     """The view a listing in ``content_type`` (listing_http.FORMAT_TYPES) reads."""
-    if content_type.endswith("/json"):
-        return JSON
-    if content_type.endswith("/xml"):
-        return ROWS
-    return NAMES
+    return pick_view(content_type, ROWS, JSON, NAMES)
 
 
 def render_listing(entries: Sequence[Any], content_type: str, container: str) -> bytes:
     """A page read through ``view_for(content_type)`` as the body Swift's container server
     sends (the xml root named after ``container``; an empty plain page is empty)."""
-    if content_type.endswith("/json"):
-        return json_list(
-            subdir_json(entry.name) if type(entry) is Subdir else entry for entry in entries
-        )
-    if content_type.endswith("/xml"):
-        return container_xml([object_record(entry) for entry in entries], container)
-    return b"".join(
-        (entry.name.encode("utf-8") if type(entry) is Subdir else entry) + b"\n"
-        for entry in entries
+    return render_page(
+        entries,
+        content_type,
+        lambda page: container_xml([object_record(entry) for entry in page], container),
     )
