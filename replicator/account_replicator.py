@@ -10,9 +10,7 @@ pages (the full copy), which it merges into its own.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from accountd.broker import AccountBroker
@@ -20,14 +18,11 @@ from accountd.broker_base import AccountBrokerBase
 from accountd.info import AccountInfo
 from accountd.replication import record_to_wire, row_to_wire
 from ring.device import Device as RingDevice
-from service.backend_client import BackendClient, open_backend_client
 from service.config import ClusterConfig
 
 from .account_replicator_config import AccountReplicatorConfig
 from .db_replication_http import ReplicateClient
-from .db_replicator import DbReplicator
-from .rings import RingFile
-from .throttle import Throttle
+from .db_replicator import BrokerDatabases, DbReplicator, open_db_replicator
 
 NO_SENDER = "00" * 16  # the receiver keeps no sync point to key by a sender
 
@@ -67,12 +62,9 @@ class AccountPeer:
         await self._replicate.call({"op": "merge", "sender": sender, "rows": rows, "point": point})
 
 
-class AccountDatabases:
+class AccountDatabases(BrokerDatabases):
     db_file = "accounts.lmdb"
-
-    def __init__(self, broker: AccountBrokerBase, client: BackendClient) -> None:
-        self._broker = broker
-        self._client = client
+    _broker: AccountBrokerBase
 
     async def sender(self, device: str) -> str:
         await self._broker.prepare_device(device)
@@ -80,10 +72,6 @@ class AccountDatabases:
 
     def ids(self, device: str, after: bytes, limit: int) -> list[bytes]:
         return self._broker.account_ids(device, after, limit)
-
-    def snapshot(self, device: str, db_id: bytes) -> tuple[Any, Any] | None:
-        info, digest = self._broker.replication_source(device, db_id)
-        return None if info is None else (info, digest)
 
     def source(self, device: str, db_id: bytes) -> AccountSource:
         return AccountSource(self._broker, device, db_id)
@@ -97,43 +85,13 @@ class AccountDatabases:
 
 class AccountReplicator(DbReplicator):
     name = "account-replicator"
-
-    def __init__(
-        self,
-        config: AccountReplicatorConfig,
-        broker: AccountBrokerBase,
-        client: BackendClient,
-        ring: RingFile,
-        *,
-        account_throttle: Throttle | None = None,
-        row_throttle: Throttle | None = None,
-        my_ips: frozenset[str] | None = None,
-    ) -> None:
-        super().__init__(
-            config,
-            AccountDatabases(broker, client),
-            ring,
-            db_throttle=account_throttle or Throttle(config.accounts_per_s),
-            row_throttle=row_throttle or Throttle(config.rows_per_s),
-            my_ips=my_ips,
-        )
+    ring_file = "account.ring"
+    databases = AccountDatabases
 
 
-@contextlib.asynccontextmanager
-async def open_account_replicator(
+def open_account_replicator(
     config: AccountReplicatorConfig, cluster: ClusterConfig
-) -> AsyncIterator[AccountReplicator]:
+) -> AbstractAsyncContextManager[AccountReplicator]:
     """The daemon with its broker, client and ring, closed on exit
     (``torus serve account-replicator``)."""
-    secret = cluster.hash_path_secret.encode("utf-8")
-    broker = AccountBroker(str(config.devices), secret, mount_check=config.mount_check)
-    try:
-        async with open_backend_client(
-            conn_timeout_s=config.conn_timeout_s,
-            node_timeout_s=config.node_timeout_s,
-            max_connections=4 * config.concurrency,
-        ) as client:
-            ring = RingFile(cluster.ring_dir / "account.ring", secret)
-            yield AccountReplicator(config, broker, client, ring)
-    finally:
-        await asyncio.to_thread(broker.close)
+    return open_db_replicator(AccountReplicator, AccountBroker, config, cluster)

@@ -19,6 +19,11 @@ class AccountReplicatorConfig(DaemonConfig):
     rows_per_s: float = 0.0  # rows pushed per second; 0: no limit
     page_rows: int = 1000  # rows per REPLICATE merge request (Swift's per_diff)
 
+    @property
+    def databases_per_s(self) -> float:
+        """The shared pass's name for ``accounts_per_s`` (replicator/db_replicator.py)."""
+        return self.accounts_per_s
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.accounts_per_s < 0 or self.rows_per_s < 0:

@@ -11,34 +11,26 @@ container is unchanged since it was read.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from containerd_.broker import ContainerBroker
 from containerd_.broker_base import ContainerBrokerBase
 from containerd_.info import ContainerInfo
 from ring.device import Device as RingDevice
-from service.backend_client import BackendClient, open_backend_client
 from service.config import ClusterConfig
 
 from .container_replication_peers import BrokerSource, ContainerPeer
 from .container_replicator_config import ContainerReplicatorConfig
 from .db_replication_http import ReplicateClient
-from .db_replicator import DbReplicator, DbReplicatorStats
-from .rings import RingFile
-from .throttle import Throttle
+from .db_replicator import BrokerDatabases, DbReplicator, DbReplicatorStats, open_db_replicator
 
 ContainerReplicatorStats = DbReplicatorStats
 
 
-class ContainerDatabases:
+class ContainerDatabases(BrokerDatabases):
     db_file = "containers.lmdb"
-
-    def __init__(self, broker: ContainerBrokerBase, client: BackendClient) -> None:
-        self._broker = broker
-        self._client = client
+    _broker: ContainerBrokerBase
 
     async def sender(self, device: str) -> str:
         await self._broker.prepare_device(device)
@@ -46,10 +38,6 @@ class ContainerDatabases:
 
     def ids(self, device: str, after: bytes, limit: int) -> list[bytes]:
         return self._broker.container_ids(device, after, limit)
-
-    def snapshot(self, device: str, db_id: bytes) -> tuple[Any, int] | None:
-        info, seq = self._broker.replication_source(device, db_id)
-        return None if info is None else (info, seq)
 
     def source(self, device: str, db_id: bytes) -> BrokerSource:
         return BrokerSource(self._broker, device, db_id)
@@ -64,43 +52,13 @@ class ContainerDatabases:
 
 class ContainerReplicator(DbReplicator):
     name = "container-replicator"
-
-    def __init__(
-        self,
-        config: ContainerReplicatorConfig,
-        broker: ContainerBrokerBase,
-        client: BackendClient,
-        ring: RingFile,
-        *,
-        container_throttle: Throttle | None = None,
-        row_throttle: Throttle | None = None,
-        my_ips: frozenset[str] | None = None,
-    ) -> None:
-        super().__init__(
-            config,
-            ContainerDatabases(broker, client),
-            ring,
-            db_throttle=container_throttle or Throttle(config.containers_per_s),
-            row_throttle=row_throttle or Throttle(config.rows_per_s),
-            my_ips=my_ips,
-        )
+    ring_file = "container.ring"
+    databases = ContainerDatabases
 
 
-@contextlib.asynccontextmanager
-async def open_container_replicator(
+def open_container_replicator(
     config: ContainerReplicatorConfig, cluster: ClusterConfig
-) -> AsyncIterator[ContainerReplicator]:
+) -> AbstractAsyncContextManager[ContainerReplicator]:
     """The daemon with its broker, client and ring, closed on exit
     (``torus serve container-replicator``)."""
-    secret = cluster.hash_path_secret.encode("utf-8")
-    broker = ContainerBroker(str(config.devices), secret, mount_check=config.mount_check)
-    try:
-        async with open_backend_client(
-            conn_timeout_s=config.conn_timeout_s,
-            node_timeout_s=config.node_timeout_s,
-            max_connections=4 * config.concurrency,
-        ) as client:
-            ring = RingFile(cluster.ring_dir / "container.ring", secret)
-            yield ContainerReplicator(config, broker, client, ring)
-    finally:
-        await asyncio.to_thread(broker.close)
+    return open_db_replicator(ContainerReplicator, ContainerBroker, config, cluster)

@@ -23,6 +23,11 @@ class ContainerReplicatorConfig(DaemonConfig):
     rows_per_s: float = 0.0  # rows pushed per second; 0: no limit
     page_rows: int = 1000  # rows per REPLICATE merge request (Swift's per_diff)
 
+    @property
+    def databases_per_s(self) -> float:
+        """The shared pass's name for ``containers_per_s`` (replicator/db_replicator.py)."""
+        return self.containers_per_s
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.containers_per_s < 0 or self.rows_per_s < 0:

@@ -13,7 +13,9 @@ the partition's primaries if the ring names it at ``bind_ip``/``bind_port``.
   all took everything, only if unchanged since it was read.
 
 What differs per kind (how ids are listed, what a source and a peer are, how a database is
-dropped) is a ``Databases`` (replicator/container_replicator.py, account_replicator.py).
+dropped) is a ``Databases`` (replicator/container_replicator.py, account_replicator.py); a
+kind's daemon is a ``DbReplicator`` subclass naming it, its ``Databases`` and its ring, opened
+by ``open_db_replicator`` with its broker (the same for both kinds: only those differ).
 Cancellation is safe at any await: a receiver commits each page with the point it reaches,
 and a handoff's database is dropped only after every primary acknowledged all of it.
 """
@@ -21,11 +23,15 @@ and a handoff's database is dropped only after every primary acknowledged all of
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from ring.device import Device as RingDevice
 from ring.ring import Ring
+from service.backend_client import BackendClient, open_backend_client
+from service.config import ClusterConfig
 
 from . import db_replication
 from .config import DaemonConfig
@@ -35,6 +41,7 @@ from .object_replication_local import is_local_device, local_ips
 from .rings import RingFile
 from .throttle import Throttle
 
+R = TypeVar("R", bound="DbReplicator")
 SCAN_PAGE = 1000  # database ids read per read transaction
 HASH_BITS = 128
 
@@ -45,6 +52,11 @@ class ReplicatorConfig(Protocol):
     bind_ip: str
     bind_port: int
     page_rows: int
+    rows_per_s: float
+
+    @property
+    def databases_per_s(self) -> float:
+        """Databases visited per second (``accounts_per_s``, ``containers_per_s``)."""
 
 
 class Databases(Protocol):
@@ -68,6 +80,19 @@ class Databases(Protocol):
         """Remove a handoff's database if still as ``seen``; whether it was removed."""
 
 
+class BrokerDatabases:
+    """What a kind's ``Databases`` does alike over its broker: the rest (how ids are listed,
+    the source, the peer, the drop: other broker methods) is the kind's subclass."""
+
+    def __init__(self, broker: Any, client: BackendClient) -> None:
+        self._broker = broker
+        self._client = client
+
+    def snapshot(self, device: str, db_id: bytes) -> tuple[Any, Any] | None:
+        info, newest = self._broker.replication_source(device, db_id)
+        return None if info is None else (info, newest)
+
+
 @dataclass
 class DbReplicatorStats:
     devices: int = 0  # devices visited
@@ -82,23 +107,30 @@ class DbReplicatorStats:
 
 
 class DbReplicator(Daemon[DbReplicatorStats]):
+    """The daemon of one kind of database: a subclass sets ``name``, ``ring_file`` and
+    ``databases`` (how its ``Databases`` are made from the kind's broker and a client)."""
+
+    ring_file: ClassVar[str]  # in the cluster's ring_dir: "account.ring", "container.ring"
+    databases: ClassVar[Callable[[Any, BackendClient], Databases]]
+
     def __init__(
         self,
         config: DaemonConfig,
-        databases: Databases,
+        broker: Any,
+        client: BackendClient,
         ring: RingFile,
         *,
-        db_throttle: Throttle,
-        row_throttle: Throttle,
+        db_throttle: Throttle | None = None,
+        row_throttle: Throttle | None = None,
         my_ips: frozenset[str] | None = None,
     ) -> None:
         super().__init__()
         self.config = config
-        self._dbs = databases
+        self._dbs = self.databases(broker, client)
         self._ring = ring
         self._my_ips = local_ips() if my_ips is None else my_ips
-        self._db_throttle = db_throttle
-        self._row_throttle = row_throttle
+        self._db_throttle = db_throttle or Throttle(self._rconfig.databases_per_s)
+        self._row_throttle = row_throttle or Throttle(self._rconfig.rows_per_s)
 
     @property
     def _rconfig(self) -> ReplicatorConfig:
@@ -209,3 +241,26 @@ class DbReplicator(Daemon[DbReplicatorStats]):
         return is_local_device(
             node, device, bind_ip=config.bind_ip, bind_port=config.bind_port, my_ips=self._my_ips
         )
+
+
+@contextlib.asynccontextmanager
+async def open_db_replicator(
+    daemon: type[R],
+    open_broker: Callable[..., Any],
+    config: DaemonConfig,
+    cluster: ClusterConfig,
+) -> AsyncIterator[R]:
+    """``daemon`` with its broker (``open_broker(devices, secret, mount_check=...)``), client
+    and ring, closed on exit: ``torus serve account-replicator|container-replicator``."""
+    secret = cluster.hash_path_secret.encode("utf-8")
+    broker = open_broker(str(config.devices), secret, mount_check=config.mount_check)
+    try:
+        async with open_backend_client(
+            conn_timeout_s=config.conn_timeout_s,
+            node_timeout_s=config.node_timeout_s,
+            max_connections=4 * config.concurrency,
+        ) as client:
+            ring = RingFile(cluster.ring_dir / daemon.ring_file, secret)
+            yield daemon(config, broker, client, ring)
+    finally:
+        await asyncio.to_thread(broker.close)

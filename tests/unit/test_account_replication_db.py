@@ -5,16 +5,23 @@ four account servers (a primary fills in the others; a handoff goes home and is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
+from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from replication_helpers import (
+    DEV,
+    PAIR_SECRET,
+    STAMPS,
+    ServerCluster,
+    assert_merge_laws,
+    broker_pair,
+    running,
+    ts,
+)
 
 from accountd.broker import AccountBroker
 from accountd.errors import AccountNotFound
@@ -32,40 +39,20 @@ from accountd.server import build_app
 from replicator import db_replication
 from replicator.account_replicator import NO_SENDER, AccountReplicator, AccountSource
 from replicator.account_replicator_config import AccountReplicatorConfig
-from replicator.rings import RingFile
-from ring import ringfile
-from ring.builder import RingBuilder
+from replicator.db_replicator import DbReplicatorStats
 from ring.placement import hash_path
-from ring.ring import Ring
-from service.backend_client import BackendClient
 from service.config import AccountServerConfig, ClusterConfig
-from service.http11 import ConnectionPool
 from service.timestamp import Timestamp
 
-SECRET = b"replication-secret"
-DEV = "sda"
+SECRET = PAIR_SECRET
 ACCOUNT = "AUTH_test"
 AID = hash_path(SECRET, ACCOUNT)
 run = asyncio.run
 
 
-def ts(raw: int, offset: int = 0) -> Timestamp:
-    return Timestamp(1_700_000_000_00000 + raw, offset)
-
-
-def make(kind: str, path: Path) -> Any:
-    if kind == "memory":
-        return MemoryAccountBroker(SECRET)
-    (path / DEV).mkdir(parents=True)
-    return AccountBroker(str(path), SECRET)
-
-
 @pytest.fixture(params=["lmdb", "memory"])
 def pair(request, tmp_path):
-    a, b = make(request.param, tmp_path / "a"), make(request.param, tmp_path / "b")
-    yield a, b
-    a.close()
-    b.close()
+    yield from broker_pair(request.param, tmp_path, AccountBroker, MemoryAccountBroker)
 
 
 class BrokerPeer:
@@ -158,17 +145,16 @@ def test_a_handoff_copy_is_dropped_only_if_unchanged(pair):
     assert a.account_ids(DEV) == [] and a.rows_after(DEV, AID, None, 10) == []
 
 
-stamps = st.builds(ts, st.integers(0, 5), st.integers(0, 2))
 records = st.builds(
     AccountInfo,
     st.just(ACCOUNT),
-    stamps,
-    delete_timestamp=stamps,
-    status_changed_at=stamps,
-    created_at=stamps,
+    STAMPS,
+    delete_timestamp=STAMPS,
+    status_changed_at=STAMPS,
+    created_at=STAMPS,
     metadata=st.dictionaries(
         st.sampled_from(["X-Account-Meta-A", "X-Account-Meta-B"]),
-        st.tuples(st.sampled_from(["", "v", "w"]), stamps),
+        st.tuples(st.sampled_from(["", "v", "w"]), STAMPS),
         max_size=2,
     ),
 )
@@ -177,9 +163,7 @@ records = st.builds(
 @settings(max_examples=200, deadline=None)
 @given(records, records, records)
 def test_merge_record_is_commutative_associative_and_idempotent(x, y, z):
-    assert merge_record(x, y) == merge_record(y, x)
-    assert merge_record(merge_record(x, y), z) == merge_record(x, merge_record(y, z))
-    assert merge_record(x, x) == x
+    assert_merge_laws(merge_record, x, y, z)
     assert record_from_wire(record_to_wire(x)) == x
 
 
@@ -187,9 +171,9 @@ def test_merge_record_is_commutative_associative_and_idempotent(x, y, z):
     st.builds(
         ContainerRow,
         st.text(min_size=1, max_size=20).filter(lambda s: "\x00" not in s and "/" not in s),
-        stamps,
-        stamps,
-        stamps,
+        STAMPS,
+        STAMPS,
+        STAMPS,
         st.integers(0, 2**63 - 1),
         st.integers(0, 2**63 - 1),
         st.integers(0, 2**192 - 1),
@@ -201,51 +185,25 @@ def test_rows_cross_the_wire_unchanged(row):
 
 # -- the daemon over four account servers, in one process --
 
-NODES = 4
 
+class Cluster(ServerCluster):
+    ring_name = "account.ring"
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Cluster:
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.ports = [free_port() for _ in range(NODES)]
-        self.brokers = []
-        for i in range(NODES):
-            (root / f"node{i}" / f"d{i}").mkdir(parents=True)
-            self.brokers.append(AccountBroker(str(root / f"node{i}"), SECRET))
-        self.servers: dict[int, TestServer] = {}
-        builder = RingBuilder(4, 3, 0)
-        for i, port in enumerate(self.ports):
-            builder.add_dev(
-                region=1, zone=i + 1, ip="127.0.0.1", port=port, device=f"d{i}", weight=1.0
-            )
-        builder.rebalance(seed=1)
-        self.ring_path = root / "account.ring"
-        ringfile.write(self.ring_path, builder.get_ring())
-        _, nodes = Ring.load(self.ring_path, SECRET).get_nodes(ACCOUNT)
-        self.primaries = [self.ports.index(d.port) for d in nodes]
-        self.handoff = next(i for i in range(NODES) if i not in self.primaries)
+        super().__init__(root, SECRET)
+        self.brokers: list[AccountBroker] = self.stores
+        self.primaries = self.nodes(self.ring.get_nodes(ACCOUNT)[1])
+        self.handoff = self.others(self.primaries)[0]
 
-    async def start(self, node: int) -> None:
-        app = build_app(
+    def open_store(self, devices: str) -> AccountBroker:
+        return AccountBroker(devices, SECRET)
+
+    def app(self, node: int) -> web.Application:
+        return build_app(
             AccountServerConfig(mount_check=False),
             ClusterConfig(SECRET.decode()),
             broker=self.brokers[node],
         )
-        server = TestServer(app, host="127.0.0.1", port=self.ports[node])
-        await server.start_server()
-        self.servers[node] = server
-
-    async def close(self) -> None:
-        for server in self.servers.values():
-            await server.close()
-        for broker in self.brokers:
-            broker.close()
 
     def names(self, node: int) -> list[str] | None:
         try:
@@ -254,38 +212,14 @@ class Cluster:
             return None
         return [r.name for r in self.brokers[node].rows_after(f"d{node}", AID, None, 100)]
 
-    async def replicate(self, node: int) -> Any:
-        config = AccountReplicatorConfig(
-            devices=self.root / f"node{node}",
-            mount_check=False,
-            bind_ip="127.0.0.1",
-            bind_port=self.ports[node],
-            accounts_per_s=0,
-            page_rows=2,
-        )
-        pool = ConnectionPool(max_connections=16)
-        client = BackendClient(pool, conn_timeout_s=0.5, node_timeout_s=5.0)
-        try:
-            ring = RingFile(self.ring_path, SECRET)
-            return await AccountReplicator(config, self.brokers[node], client, ring).run_once()
-        finally:
-            await pool.close()
-
-
-@contextlib.asynccontextmanager
-async def cluster_of(root: Path) -> AsyncIterator[Cluster]:
-    cluster = Cluster(root)
-    try:
-        for node in range(NODES):
-            await cluster.start(node)
-        yield cluster
-    finally:
-        await cluster.close()
+    async def replicate(self, node: int) -> DbReplicatorStats:
+        config = AccountReplicatorConfig(**self.daemon_options(node), accounts_per_s=0, page_rows=2)
+        return await self.run_db_replicator(AccountReplicator, config, node)
 
 
 def test_the_daemon_fills_in_primaries_and_brings_a_handoff_home(tmp_path: Path) -> None:
     async def test() -> None:
-        async with cluster_of(tmp_path) as cluster:
+        async with running(Cluster(tmp_path)) as cluster:
             first = cluster.primaries[0]
             broker = cluster.brokers[first]
             await broker.create(f"d{first}", ACCOUNT, ts(1))

@@ -11,6 +11,15 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from replication_helpers import (
+    DEV,
+    PAIR_SECRET,
+    STAMPS,
+    assert_merge_laws,
+    broker_pair,
+    make_broker,
+    ts,
+)
 
 from containerd_.broker import ContainerBroker
 from containerd_.errors import ContainerNotFound
@@ -27,10 +36,8 @@ from containerd_.rows import ObjectRow
 from replicator import db_replication
 from replicator.container_replication_peers import BrokerSource
 from ring.placement import hash_path
-from service.timestamp import Timestamp
 
-SECRET = b"replication-secret"
-DEV = "sda"
+SECRET = PAIR_SECRET
 ACCOUNT = "AUTH_test"
 CONTAINER = "c"
 CID = hash_path(SECRET, ACCOUNT, CONTAINER)
@@ -38,23 +45,9 @@ LONG = "l" * 600  # past the 494 bytes of a short LMDB key: a long-name bucket
 run = asyncio.run
 
 
-def ts(raw: int, offset: int = 0) -> Timestamp:
-    return Timestamp(1_700_000_000_00000 + raw, offset)
-
-
-def make(kind: str, path: Any) -> Any:
-    if kind == "memory":
-        return MemoryContainerBroker(SECRET)
-    (path / DEV).mkdir(parents=True)
-    return ContainerBroker(str(path), SECRET)
-
-
 @pytest.fixture(params=["lmdb", "memory"])
 def pair(request, tmp_path):
-    a, b = make(request.param, tmp_path / "a"), make(request.param, tmp_path / "b")
-    yield a, b
-    a.close()
-    b.close()
+    yield from broker_pair(request.param, tmp_path, ContainerBroker, MemoryContainerBroker)
 
 
 class BrokerPeer:
@@ -193,7 +186,7 @@ def test_a_handoff_copy_is_dropped_only_if_unchanged(pair):
 
 
 def test_a_rewritten_name_keeps_one_change_entry(tmp_path):
-    broker = make("lmdb", tmp_path)
+    broker = make_broker("lmdb", tmp_path, ContainerBroker, MemoryContainerBroker)
     try:
         run(broker.create(DEV, ACCOUNT, CONTAINER, ts(1)))
         for when in range(10, 20):
@@ -214,20 +207,19 @@ def test_a_receiver_refuses_a_record_for_another_path(pair):
         run(a.receive_record(DEV, ACCOUNT, CONTAINER, info, b"\x01" * 16))
 
 
-stamps = st.builds(ts, st.integers(0, 5), st.integers(0, 2))
 metadata = st.dictionaries(
     st.sampled_from(["X-Container-Meta-A", "X-Container-Read"]),
-    st.tuples(st.sampled_from(["", "v", "w"]), stamps),
+    st.tuples(st.sampled_from(["", "v", "w"]), STAMPS),
     max_size=2,
 )
 records = st.builds(
     ContainerInfo,
     st.just(ACCOUNT),
     st.just(CONTAINER),
-    stamps,
-    delete_timestamp=stamps,
-    status_changed_at=stamps,
-    created_at=stamps,
+    STAMPS,
+    delete_timestamp=STAMPS,
+    status_changed_at=STAMPS,
+    created_at=STAMPS,
     metadata=metadata,
 )
 
@@ -235,9 +227,7 @@ records = st.builds(
 @settings(max_examples=200, deadline=None)
 @given(records, records, records)
 def test_merge_record_is_commutative_associative_and_idempotent(x, y, z):
-    assert merge_record(x, y) == merge_record(y, x)
-    assert merge_record(merge_record(x, y), z) == merge_record(x, merge_record(y, z))
-    assert merge_record(x, x) == x
+    assert_merge_laws(merge_record, x, y, z)
     assert record_from_wire(record_to_wire(x)) == x
 
 
@@ -245,13 +235,13 @@ def test_merge_record_is_commutative_associative_and_idempotent(x, y, z):
     st.builds(
         ObjectRow,
         st.text(min_size=1, max_size=20).filter(lambda s: "\x00" not in s),
-        stamps,
+        STAMPS,
         st.integers(0, 2**63 - 1),
         st.text(max_size=5),
         st.booleans(),
-        stamps,
+        STAMPS,
         st.text(max_size=5),
-        stamps,
+        STAMPS,
     )
 )
 def test_rows_cross_the_wire_unchanged(row):

@@ -10,84 +10,42 @@ down; a pass with nothing changed sends no row.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
-import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-from aiohttp.test_utils import TestServer
+from aiohttp import web
+from replication_helpers import ServerCluster, running, ts
 
 from containerd_.broker import ContainerBroker
 from containerd_.errors import ContainerNotFound
 from containerd_.server import build_app
 from replicator.container_replicator import ContainerReplicator, ContainerReplicatorStats
 from replicator.container_replicator_config import ContainerReplicatorConfig
-from replicator.rings import RingFile
-from ring import ringfile
-from ring.builder import RingBuilder
-from ring.ring import Ring
-from service.backend_client import BackendClient
 from service.config import ClusterConfig, ContainerServerConfig
-from service.http11 import ConnectionPool
-from service.timestamp import Timestamp
 
 SECRET = "unit-secret"
-NODES = 4
 ACCOUNT, CONTAINER = "AUTH_a", "c"
 
 
-def ts(raw: int) -> Timestamp:
-    return Timestamp(1_700_000_000_00000 + raw)
+class Cluster(ServerCluster):
+    ring_name = "container.ring"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Cluster:
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.ports = [free_port() for _ in range(NODES)]
-        self.brokers: list[ContainerBroker] = []
-        for i in range(NODES):
-            (root / f"node{i}" / f"d{i}").mkdir(parents=True)
-            self.brokers.append(ContainerBroker(str(root / f"node{i}"), SECRET.encode()))
-        self.servers: dict[int, TestServer] = {}
-        builder = RingBuilder(4, 3, 0)
-        for i, port in enumerate(self.ports):
-            builder.add_dev(
-                region=1, zone=i + 1, ip="127.0.0.1", port=port, device=f"d{i}", weight=1.0
-            )
-        builder.rebalance(seed=1)
-        self.ring_path = root / "container.ring"
-        ringfile.write(self.ring_path, builder.get_ring())
-        ring = Ring.load(self.ring_path, SECRET.encode())
-        _, nodes = ring.get_nodes(ACCOUNT, CONTAINER)
-        self.primaries = [self.ports.index(d.port) for d in nodes]
-        self.handoff = next(i for i in range(NODES) if i not in self.primaries)
+        super().__init__(root, SECRET.encode())
+        self.brokers: list[ContainerBroker] = self.stores
+        self.primaries = self.nodes(self.ring.get_nodes(ACCOUNT, CONTAINER)[1])
+        self.handoff = self.others(self.primaries)[0]
 
-    async def start(self, node: int) -> None:
-        app = build_app(
+    def open_store(self, devices: str) -> ContainerBroker:
+        return ContainerBroker(devices, SECRET.encode())
+
+    def app(self, node: int) -> web.Application:
+        return build_app(
             ContainerServerConfig(mount_check=False),
             ClusterConfig(SECRET),
             broker=self.brokers[node],
             rng=random.Random(node),
         )
-        server = TestServer(app, host="127.0.0.1", port=self.ports[node])
-        await server.start_server()
-        self.servers[node] = server
-
-    async def stop(self, node: int) -> None:
-        await self.servers.pop(node).close()
-
-    async def close(self) -> None:
-        for node in list(self.servers):
-            await self.stop(node)
-        for broker in self.brokers:
-            broker.close()
 
     async def create(self, node: int, when: int = 1) -> None:
         await self.brokers[node].create(f"d{node}", ACCOUNT, CONTAINER, ts(when))
@@ -109,38 +67,14 @@ class Cluster:
 
     async def replicate(self, node: int) -> ContainerReplicatorStats:
         config = ContainerReplicatorConfig(
-            devices=self.root / f"node{node}",
-            mount_check=False,
-            bind_ip="127.0.0.1",
-            bind_port=self.ports[node],
-            containers_per_s=0,
-            node_timeout_s=5.0,
-            page_rows=2,
+            **self.daemon_options(node), containers_per_s=0, node_timeout_s=5.0, page_rows=2
         )
-        pool = ConnectionPool(max_connections=16)
-        client = BackendClient(pool, conn_timeout_s=0.5, node_timeout_s=5.0)
-        try:
-            ring = RingFile(self.ring_path, SECRET.encode())
-            daemon = ContainerReplicator(config, self.brokers[node], client, ring)
-            return await daemon.run_once()
-        finally:
-            await pool.close()
-
-
-@contextlib.asynccontextmanager
-async def cluster_of(root: Path) -> AsyncIterator[Cluster]:
-    cluster = Cluster(root)
-    try:
-        for node in range(NODES):
-            await cluster.start(node)
-        yield cluster
-    finally:
-        await cluster.close()
+        return await self.run_db_replicator(ContainerReplicator, config, node)
 
 
 def test_a_primary_fills_in_the_primaries_that_missed_rows(tmp_path: Path) -> None:
     async def test() -> None:
-        async with cluster_of(tmp_path) as cluster:
+        async with running(Cluster(tmp_path)) as cluster:
             first, second, third = cluster.primaries
             for node in cluster.primaries:
                 await cluster.create(node)
@@ -167,7 +101,7 @@ def test_a_handoff_goes_home_and_is_dropped_only_once_every_primary_has_it(
     tmp_path: Path,
 ) -> None:
     async def test() -> None:
-        async with cluster_of(tmp_path) as cluster:
+        async with running(Cluster(tmp_path)) as cluster:
             handoff = cluster.handoff
             await cluster.create(handoff)
             for i in range(3):

@@ -13,14 +13,15 @@ import contextlib
 import functools
 import logging
 import random
-import socket
 import time
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
+from aiohttp import web
+from replication_helpers import NODES, ServerCluster, running
 
 from objectd.engine import ObjectEngine
 from objectd.errors import ObjectNotFound
@@ -30,75 +31,37 @@ from replicator import object_replication_store as store
 from replicator.object_replication_local import is_local_device
 from replicator.object_replicator import ObjectReplicator, ObjectReplicatorStats
 from replicator.object_replicator_config import ObjectReplicatorConfig
-from replicator.rings import RingFile
-from ring import ringfile
-from ring.builder import RingBuilder
 from ring.device import Device as RingDevice
-from ring.ring import Ring
-from service.backend_client import BackendClient
 from service.config import ClusterConfig, ObjectServerConfig
-from service.http11 import ConnectionPool
 from service.timestamp import Timestamp
 
 SECRET = "unit-secret"
-NODES = 4
 T0 = float(int(time.time()))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Cluster(ServerCluster):
+    ring_name = "object.ring"
 
-
-class Cluster:
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.ports = [free_port() for _ in range(NODES)]
-        self.engines: list[ObjectEngine] = []
-        for i in range(NODES):
-            (root / f"node{i}" / f"d{i}").mkdir(parents=True)
-            self.engines.append(ObjectEngine(str(root / f"node{i}"), SECRET.encode()))
-        self.servers: dict[int, TestServer] = {}
-        builder = RingBuilder(4, 3, 0)
-        for i, port in enumerate(self.ports):
-            builder.add_dev(
-                region=1, zone=i + 1, ip="127.0.0.1", port=port, device=f"d{i}", weight=1.0
-            )
-        builder.rebalance(seed=1)
-        self.builder = builder
-        self.ring_path = root / "object.ring"
-        self.write_ring()
+        super().__init__(root, SECRET.encode())
+        self.engines: list[ObjectEngine] = self.stores
 
-    def write_ring(self) -> None:
-        ringfile.write(self.ring_path, self.builder.get_ring())
-        self.ring = Ring.load(self.ring_path, SECRET.encode())
+    def open_store(self, devices: str) -> ObjectEngine:
+        return ObjectEngine(devices, SECRET.encode())
 
-    async def start(self, node: int) -> None:
-        app = build_app(
+    def app(self, node: int) -> web.Application:
+        return build_app(
             ObjectServerConfig(mount_check=False),
             ClusterConfig(SECRET),
             engine=self.engines[node],
             rng=random.Random(node),
         )
-        server = TestServer(app, host="127.0.0.1", port=self.ports[node])
-        await server.start_server()
-        self.servers[node] = server
-
-    async def stop(self, node: int) -> None:
-        await self.servers.pop(node).close()
-
-    async def close(self) -> None:
-        for node in list(self.servers):
-            await self.stop(node)
-        for engine in self.engines:
-            engine.close()
 
     def placement(self, obj: str) -> tuple[int, list[int], int]:
         """(partition, primary nodes, a handoff node) of /AUTH_a/c/<obj>."""
         partition, primaries = self.ring.get_nodes("AUTH_a", "c", obj)
-        nodes = [self.ports.index(d.port) for d in primaries]
-        return partition, nodes, next(i for i in range(NODES) if i not in nodes)
+        nodes = self.nodes(primaries)
+        return partition, nodes, self.others(nodes)[0]
 
     async def put(self, node: int, partition: int, obj: str, at: float, body: bytes) -> None:
         engine = self.engines[node]
@@ -119,32 +82,14 @@ class Cluster:
     @contextlib.asynccontextmanager
     async def replicator(self, node: int, **options: Any) -> AsyncIterator[ObjectReplicator]:
         config = ObjectReplicatorConfig(
-            devices=self.root / f"node{node}",
-            mount_check=False,
-            bind_ip="127.0.0.1",
-            bind_port=self.ports[node],
-            partitions_per_s=0,
-            node_timeout_s=5.0,
-            **options,
+            **self.daemon_options(node), partitions_per_s=0, node_timeout_s=5.0, **options
         )
-        pool = ConnectionPool(max_connections=16)
-        client = BackendClient(pool, conn_timeout_s=0.5, node_timeout_s=5.0)
-        try:
-            ring = RingFile(self.ring_path, SECRET.encode())
-            yield ObjectReplicator(config, self.engines[node], client, pool, ring)
-        finally:
-            await pool.close()
+        async with self.backend() as (pool, client):
+            yield ObjectReplicator(config, self.engines[node], client, pool, self.ring_file())
 
 
-@contextlib.asynccontextmanager
-async def cluster_of(root: Path, up: range = range(NODES)) -> AsyncIterator[Cluster]:
-    cluster = Cluster(root)
-    try:
-        for node in up:
-            await cluster.start(node)
-        yield cluster
-    finally:
-        await cluster.close()
+def cluster_of(root: Path, up: range = range(NODES)) -> AbstractAsyncContextManager[Cluster]:
+    return running(Cluster(root), up)
 
 
 async def replicate(cluster: Cluster, node: int) -> ObjectReplicatorStats:
