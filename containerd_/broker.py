@@ -15,6 +15,7 @@ service/db_broker_lmdb.py says, and more:
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -48,6 +49,16 @@ class _LmdbStore(NotedRows, LmdbRowsStore[ContainerInfo, ObjectRow, Totals]):
     def __init__(self, txn: lmdb.Transaction, tables: dict[str, Any]) -> None:
         super().__init__(txn, tables)
         self.changes = ChangeLog(txn, tables)
+
+    # -- reclaim (reclaim.py) --
+
+    def tombstones_after(self, cid: bytes, start: bytes, limit: int) -> list[ObjectRow]:
+        """Up to ``limit`` of the container's tombstones named ``start`` or after, in order."""
+        found = self._tombstones.cursor(self._txn, cid, self.decode_row).ascending(start)
+        return [row for _, row in itertools.islice(found, limit)]
+
+    def delete_tombstone(self, cid: bytes, name: bytes) -> None:
+        self._tombstones.delete(self._txn, cid, name)
 
 
 class ContainerBroker(LmdbDbBroker[ContainerStore], ContainerBrokerBase):

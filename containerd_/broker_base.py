@@ -43,6 +43,7 @@ from service.timestamp import Timestamp
 from .errors import ContainerConflict, ContainerNotEmpty, ContainerNotFound
 from .info import NO_TOTALS, ContainerInfo, Totals
 from .listing_views import ROWS
+from .reclaim import ContainerReclaimMixin
 from .replication_broker import ChangeView, ContainerReplicaMixin
 from .rows import ObjectRow, check_row, merge, stats_key
 
@@ -54,6 +55,10 @@ class ContainerStore(DbStore[ContainerInfo, ObjectRow, Totals], Protocol):
     changes: ChangeView
 
     def container_ids(self, after: bytes, limit: int) -> list[bytes]: ...
+
+    # reclaim (containerd_/reclaim.py): old tombstones, by name
+    def tombstones_after(self, cid: bytes, start: bytes, limit: int) -> list[ObjectRow]: ...
+    def delete_tombstone(self, cid: bytes, name: bytes) -> None: ...
 
 
 class NotedRows:
@@ -75,7 +80,9 @@ class NotedRows:
         self.changes.drop(cid)
 
 
-class ContainerBrokerBase(DbBrokerBase[ContainerStore], ContainerReplicaMixin):
+class ContainerBrokerBase(
+    DbBrokerBase[ContainerStore], ContainerReplicaMixin, ContainerReclaimMixin
+):
     """The container semantics over service/db_broker.py's plumbing; the LMDB broker and its
     memory twin add ``_read``/``_write`` (service/db_broker_lmdb.py, db_broker_memory.py) and
     the async_pendings."""

@@ -57,6 +57,14 @@ class ChangeLog:
         txn.put(index_key, packed, db=self._index)
         txn.put(cid + packed, name, db=self._changes)
 
+    def forget(self, cid: bytes, name: bytes) -> None:
+        """``name``'s row is gone (reclaim.py): its entry goes; the sequence is not reused."""
+        index_key = cid + xxhash.xxh3_128_digest(name)
+        old = self._txn.get(index_key, db=self._index)
+        if old is not None:
+            self._txn.delete(cid + old, db=self._changes)
+            self._txn.delete(index_key, db=self._index)
+
     def last(self, cid: bytes) -> int:
         """The container's newest change sequence; 0 if none is recorded."""
         cursor = self._txn.cursor(db=self._changes)

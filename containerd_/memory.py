@@ -28,6 +28,13 @@ class _MemoryStore(NotedRows, MemoryRowsStore[ContainerInfo, ObjectRow, Totals])
         super().__init__()
         self.changes = _MemoryChangeLog()
 
+    def tombstones_after(self, cid: bytes, start: bytes, limit: int) -> list[ObjectRow]:
+        dead = self._tombstones.get(cid, {})
+        return [dead[name] for name in sorted(n for n in dead if n >= start)[:limit]]
+
+    def delete_tombstone(self, cid: bytes, name: bytes) -> None:
+        self._tombstones.get(cid, {}).pop(name, None)
+
     def with_totals(self, info: ContainerInfo, totals: Totals) -> ContainerInfo:
         object_count, bytes_used, stats_timestamp, stats_sum = totals
         return replace(
@@ -86,6 +93,9 @@ class _MemoryChangeLog:
     def note(self, cid: bytes, name: bytes) -> None:
         self._seq += 1
         self._changes.setdefault(cid, {})[name] = self._seq
+
+    def forget(self, cid: bytes, name: bytes) -> None:
+        self._changes.get(cid, {}).pop(name, None)
 
     def last(self, cid: bytes) -> int:
         return max(self._changes.get(cid, {}).values(), default=0)

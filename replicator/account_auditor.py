@@ -87,6 +87,9 @@ class AccountKind:
         container_count, object_count, bytes_used = totals
         return encode_totals((container_count, object_count, bytes_used))
 
+    def totals_hold(self, stored: tuple[Any, ...], found: tuple[Any, ...]) -> bool:
+        return stored == found
+
     def forget_sync_points(
         self, txn: lmdb.Transaction, tables: dict[str, Any], db_id: bytes
     ) -> None:

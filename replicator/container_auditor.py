@@ -87,6 +87,17 @@ class ContainerKind:
         object_count, bytes_used, stats_timestamp, stats_sum = totals
         return encode_totals((object_count, bytes_used, stats_timestamp, stats_sum))
 
+    def totals_hold(self, stored: tuple[Any, ...], found: tuple[Any, ...]) -> bool:
+        """Counts and bytes as the live rows add up; the stats version at least what every
+        row adds up to: it keeps counting tombstone rows the replicator has reclaimed
+        (containerd_/reclaim.py), so it may be more, never less.  (A version damaged upward
+        is not found: the price of not keeping a reclaimed sum apart.)"""
+        return (
+            stored[:2] == found[:2]
+            and stored[2] >= found[2]  # the newest row's time
+            and stored[3] >= found[3]  # the sum of every row's key: only ever grows
+        )
+
     def forget_sync_points(
         self, txn: lmdb.Transaction, tables: dict[str, Any], db_id: bytes
     ) -> None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from .config import DaemonConfig
 
+WEEK_S = 7 * 24 * 3600.0  # Swift's reclaim_age, as replicator/object_replicator_config.py
+
 
 @dataclass(frozen=True)
 class ContainerReplicatorConfig(DaemonConfig):
@@ -22,6 +24,10 @@ class ContainerReplicatorConfig(DaemonConfig):
     containers_per_s: float = 50.0  # containers visited per second; 0: no limit
     rows_per_s: float = 0.0  # rows pushed per second; 0: no limit
     page_rows: int = 1000  # rows per REPLICATE merge request (Swift's per_diff)
+    # Tombstone rows older than this are removed (containerd_/reclaim.py); every replica is
+    # assumed to have got a tombstone within it (Swift's reclaim_age).
+    reclaim_age_s: float = WEEK_S
+    reclaim_batch_rows: int = 1000  # tombstones read per page; a write reclaims at most these
 
     @property
     def databases_per_s(self) -> float:
@@ -30,8 +36,10 @@ class ContainerReplicatorConfig(DaemonConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.containers_per_s < 0 or self.rows_per_s < 0:
-            raise ValueError("containers_per_s and rows_per_s must be >= 0")
+        if self.containers_per_s < 0 or self.rows_per_s < 0 or self.reclaim_age_s < 0:
+            raise ValueError("containers_per_s, rows_per_s and reclaim_age_s must be >= 0")
+        if not 1 <= self.reclaim_batch_rows <= 100_000:
+            raise ValueError("reclaim_batch_rows must be in 1..100000")
         if not 1 <= self.bind_port <= 65535:
             raise ValueError("bind_port must be a TCP port")
         if not 1 <= self.page_rows <= 10_000:

@@ -16,6 +16,8 @@ What differs per kind (how ids are listed, what a source and a peer are, how a d
 dropped) is a ``Databases`` (replicator/container_replicator.py, account_replicator.py); a
 kind's daemon is a ``DbReplicator`` subclass naming it, its ``Databases`` and its ring, opened
 by ``open_db_replicator`` with its broker (the same for both kinds: only those differ).
+Before a database is read to push, the kind may ``reclaim`` what is past its reclaim age
+(containers do: replicator/container_replicator.py), so what is reclaimed is never pushed.
 Cancellation is safe at any await: a receiver commits each page with the point it reaches,
 and a handoff's database is dropped only after every primary acknowledged all of it.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -102,6 +105,8 @@ class DbReplicatorStats:
     full_copies: int = 0  # of which full copies (the peer had no sync point for us)
     rows_pushed: int = 0  # rows sent
     handoffs_removed: int = 0  # handoff databases every primary holds, dropped here
+    rows_reclaimed: int = 0  # tombstone rows older than reclaim_age removed (containers)
+    databases_reclaimed: int = 0  # deleted databases older than reclaim_age dropped (same)
     failures: int = 0  # pushes that did not complete (a peer down, an error answer)
     errors: int = 0  # devices or databases whose work raised
 
@@ -123,8 +128,9 @@ class DbReplicator(Daemon[DbReplicatorStats]):
         db_throttle: Throttle | None = None,
         row_throttle: Throttle | None = None,
         my_ips: frozenset[str] | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__()
+        super().__init__(wall_clock=wall_clock)  # also what reclaim ages are measured by
         self.config = config
         self._dbs = self.databases(broker, client)
         self._ring = ring
@@ -186,6 +192,9 @@ class DbReplicator(Daemon[DbReplicatorStats]):
     async def replicate_db(
         self, ring: Ring, device: str, sender: str, db_id: bytes, stats: DbReplicatorStats
     ) -> None:
+        # Before the snapshot, as Swift's _reclaim: what is reclaimed is never pushed.
+        if await self.reclaim(device, db_id, stats):
+            return  # the whole database was past its reclaim age: nothing left to push
         seen = await asyncio.to_thread(self._dbs.snapshot, device, db_id)
         if seen is None:
             return  # dropped since the scan
@@ -204,6 +213,12 @@ class DbReplicator(Daemon[DbReplicatorStats]):
             stats.handoffs += 1
             if all(results) and await self._dbs.drop(device, db_id, seen):
                 stats.handoffs_removed += 1
+
+    async def reclaim(self, device: str, db_id: bytes, stats: DbReplicatorStats) -> bool:
+        """Remove what the database keeps past its reclaim age; whether the database itself
+        went.  A kind that reclaims (replicator/container_replicator.py) overrides this; the
+        others keep everything."""
+        return False
 
     async def _push(
         self,

@@ -1,0 +1,117 @@
+"""Probe test: the container replicator reclaims old tombstone rows and deleted containers.
+
+Real processes (as test_container_replication_probe.py: three container servers, one
+replica each).  Objects are PUT and some DELETEd through the proxy; one round of
+``torus serve container-replicator --once`` on each container node with ``reclaim_age_s =
+0`` (every tombstone is past it) reclaims each replica's tombstones, and every replica,
+read directly, lists the same objects with the same totals; the next round reclaims and
+pushes nothing (no replica sent a reclaimed row back).  Then the rest is DELETEd, and the
+container: a round drops each replica's database, and the next round finds none.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from probe_helpers import counter, request, run_daemon_once
+from proxy_cluster import SECRET, ProxyCluster
+from server_process import ServerProcess
+
+from ring.ring import Ring
+
+DAEMON = "container-replicator"
+COUNTERS = ("databases", "rows pushed", "rows reclaimed", "databases reclaimed", "errors")
+
+
+class ThreeContainerServers(ProxyCluster):
+    """ProxyCluster with three container servers (one device each) in place of one."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        common = {"shutdown_grace_s": 2.0}
+        self.container_servers = [
+            ServerProcess("container", root / f"container-{i}", options=common, secret=SECRET)
+            for i in range(1, 4)
+        ]
+        for server in self.container_servers:
+            (server.devices / "sda").mkdir(exist_ok=True)
+        self.container_server = self.container_servers[0]
+        devices = [(i, s.port, "sda") for i, s in enumerate(self.container_servers, 1)]
+        self._write_ring("container", devices)
+
+    @property
+    def servers(self) -> list[ServerProcess]:
+        return [*self.object_servers, *self.container_servers, self.account_server, self.proxy]
+
+
+def reclaim_round(cluster: ThreeContainerServers) -> dict[str, int]:
+    """One ``--once`` pass on each container node with reclaim_age_s = 0; summed counters."""
+    totals = dict.fromkeys(COUNTERS, 0)
+    for server in cluster.container_servers:
+        output = run_daemon_once(cluster, server, DAEMON, reclaim_age_s=0)
+        for name in COUNTERS:
+            totals[name] += counter(output, DAEMON, name)
+        assert counter(output, DAEMON, "failures") == 0, output
+    return totals
+
+
+def replica_state(server: ServerProcess, path: str) -> tuple[int, list[str], str, str]:
+    """(HEAD status, names listed, object count, bytes used) on one container server."""
+    status, headers, _ = direct(server, "HEAD", path)
+    if status != 204:
+        return status, [], "", ""
+    status, _, body = direct(server, "GET", path, "?format=json")
+    assert status == 200, status
+    names = [row["name"] for row in json.loads(body)]
+    return 204, names, headers["X-Container-Object-Count"], headers["X-Container-Bytes-Used"]
+
+
+def direct(
+    server: ServerProcess, method: str, path: str, query: str = ""
+) -> tuple[int, dict[str, str], Any]:
+    conn = server.connection()
+    try:
+        conn.request(method, quote(path) + query)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def test_replicators_reclaim_tombstones_then_the_deleted_container(tmp_path: Path) -> None:
+    with ThreeContainerServers(tmp_path) as cluster:
+        token, url = cluster.auth()
+        base = urlsplit(url).path
+        account = base.rsplit("/", 1)[1]
+        assert request(cluster, "PUT", f"{base}/c", token)[0] == 201
+        names = [f"obj-{i}" for i in range(6)]
+        for i, name in enumerate(names):
+            assert request(cluster, "PUT", f"{base}/c/{name}", token, b"z" * (i + 1))[0] == 201
+        for name in names[:3]:
+            assert request(cluster, "DELETE", f"{base}/c/{name}", token)[0] == 204
+        ring = Ring.load(cluster.ring_dir / "container.ring", SECRET.encode())
+        path = f"/sda/{ring.get_part(account, 'c')}/{account}/c"
+        kept = (204, names[3:], "3", str(4 + 5 + 6))
+        for server in cluster.container_servers:
+            assert replica_state(server, path) == kept
+
+        first = reclaim_round(cluster)
+        assert first["rows reclaimed"] == 9 and first["errors"] == 0, first  # 3 per replica
+        for server in cluster.container_servers:
+            assert replica_state(server, path) == kept  # totals as before
+        second = reclaim_round(cluster)
+        assert second["rows reclaimed"] == 0 and second["rows pushed"] == 0, second
+
+        for name in names[3:]:
+            assert request(cluster, "DELETE", f"{base}/c/{name}", token)[0] == 204
+        assert request(cluster, "DELETE", f"{base}/c", token)[0] == 204
+        third = reclaim_round(cluster)
+        assert third["databases reclaimed"] == 3 and third["rows reclaimed"] == 9, third
+        fourth = reclaim_round(cluster)
+        assert fourth["databases"] == 0 and fourth["errors"] == 0, fourth  # none came back
+        for server in cluster.container_servers:
+            assert replica_state(server, path)[0] == 404
+        print(f"rounds: {first}; {second}; {third}; {fourth}")
