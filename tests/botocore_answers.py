@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import boto3
 from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.config import Config
+from multidict import CIMultiDict
 
 from proxy.s3.errors import S3Error
 
@@ -62,3 +63,14 @@ class InProcessS3:
         except S3Error as error:
             return canned_response(request.url, error.status, {}, error.xml(url.path, "tx1"))
         return canned_response(request.url, 200, {"Content-Type": "application/xml"}, body)
+
+
+def sent_request(request: AWSRequest) -> tuple[CIMultiDict[str], bytes]:
+    """The headers (as text) and body of a request botocore is about to send."""
+    body = request.body
+    if body is not None and not isinstance(body, bytes):
+        body = body.read()
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in request.headers.items():
+        headers[name] = value.decode() if isinstance(value, bytes) else value
+    return headers, body or b""

@@ -188,6 +188,27 @@ class ProxyCluster:
         return [self.object_server_for(node.port) for node in nodes]
 
 
+class ThreeContainerServers(ProxyCluster):
+    """ProxyCluster with three container servers (one device each) in place of one."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        common = {"shutdown_grace_s": 2.0}
+        self.container_servers = [
+            ServerProcess("container", root / f"container-{i}", options=common, secret=SECRET)
+            for i in range(1, 4)
+        ]
+        for server in self.container_servers:
+            (server.devices / "sda").mkdir(exist_ok=True)
+        self.container_server = self.container_servers[0]
+        devices = [(i, s.port, "sda") for i, s in enumerate(self.container_servers, 1)]
+        self._write_ring("container", devices)
+
+    @property
+    def servers(self) -> list[ServerProcess]:
+        return [*self.object_servers, *self.container_servers, self.account_server, self.proxy]
+
+
 def dump_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from probe_helpers import request
-from proxy_cluster import SECRET, ProxyCluster
+from proxy_cluster import SECRET, ProxyCluster, ThreeContainerServers
 from server_process import REPO_ROOT, ServerProcess, write_config
 
 from ring.ring import Ring
@@ -41,27 +41,6 @@ _SERVE_REPLICATORS = (
     "'replicator.account_replicator:open_account_replicator'); "
     "sys.exit(serve.run(sys.argv[1], sys.argv[2], once=True))"
 )
-
-
-class ThreeContainerServers(ProxyCluster):
-    """ProxyCluster with three container servers (one device each) in place of one."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        common = {"shutdown_grace_s": 2.0}
-        self.container_servers = [
-            ServerProcess("container", root / f"container-{i}", options=common, secret=SECRET)
-            for i in range(1, 4)
-        ]
-        for server in self.container_servers:
-            (server.devices / "sda").mkdir(exist_ok=True)
-        self.container_server = self.container_servers[0]
-        devices = [(i, s.port, "sda") for i, s in enumerate(self.container_servers, 1)]
-        self._write_ring("container", devices)
-
-    @property
-    def servers(self) -> list[ServerProcess]:
-        return [*self.object_servers, *self.container_servers, self.account_server, self.proxy]
 
 
 def run_replicator_once(cluster: ProxyCluster, server: ServerProcess, daemon: str = DAEMON) -> str:

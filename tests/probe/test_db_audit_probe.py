@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 
 import lmdb
 from probe_helpers import counter, request, run_daemon_once
-from proxy_cluster import SECRET, ProxyCluster
+from proxy_cluster import SECRET, ProxyCluster, ThreeContainerServers
 from server_process import ServerProcess
 
 from containerd_.info import decode_totals, encode_totals
@@ -31,27 +31,6 @@ from ring.ring import Ring
 ONCE_TIMEOUT_S = 300.0
 OBJECTS = 20
 DAEMON = "container-auditor"
-
-
-class ThreeContainerServers(ProxyCluster):
-    """ProxyCluster with three container servers (one device each) in place of one."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        common = {"shutdown_grace_s": 2.0}
-        self.container_servers = [
-            ServerProcess("container", root / f"container-{i}", options=common, secret=SECRET)
-            for i in range(1, 4)
-        ]
-        for server in self.container_servers:
-            (server.devices / "sda").mkdir(exist_ok=True)
-        self.container_server = self.container_servers[0]
-        devices = [(i, s.port, "sda") for i, s in enumerate(self.container_servers, 1)]
-        self._write_ring("container", devices)
-
-    @property
-    def servers(self) -> list[ServerProcess]:
-        return [*self.object_servers, *self.container_servers, self.account_server, self.proxy]
 
 
 def run_auditor_once(cluster: ProxyCluster, server: ServerProcess) -> str:

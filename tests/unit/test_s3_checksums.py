@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore import httpchecksum
 from botocore.config import Config
-from botocore_answers import canned_response
+from botocore_answers import canned_response, sent_request
 from multidict import CIMultiDict
 
 from proxy.s3 import checksums
@@ -132,13 +132,7 @@ def client_requests(endpoint: str, operation: str, **params) -> tuple[CIMultiDic
     sent = {}
 
     def send(request, **_):
-        body = request.body
-        if body is not None and not isinstance(body, bytes):
-            body = body.read()
-        headers = CIMultiDict()
-        for name, value in request.headers.items():
-            headers[name] = value.decode() if isinstance(value, bytes) else value
-        sent["request"] = (headers, body or b"")
+        sent["request"] = sent_request(request)
         xml = b""
         if operation == "CreateMultipartUpload":
             xml = (

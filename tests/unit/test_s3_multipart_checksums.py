@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore import httpchecksum
 from botocore.config import Config
-from botocore_answers import canned_response
+from botocore_answers import canned_response, sent_request
 from multidict import CIMultiDict
 
 from containerd_.http_headers import split_swift_bytes
@@ -54,13 +54,7 @@ def exchange(operation: str, answer_headers=None, answer_body=b"", **params):
     sent = {}
 
     def send(request, **_):
-        body = request.body
-        if body is not None and not isinstance(body, bytes):
-            body = body.read()
-        headers = CIMultiDict()
-        for name, value in request.headers.items():
-            headers[name] = value.decode() if isinstance(value, bytes) else value
-        sent["request"] = (headers, body or b"")
+        sent["request"] = sent_request(request)
         return canned_response(request.url, 200, answer_headers or {}, answer_body)
 
     client.meta.events.register(f"before-send.s3.{operation}", send)
