@@ -6,6 +6,7 @@ a node's object index directly, beside its running server.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -20,6 +21,30 @@ from server_process import REPO_ROOT, ServerProcess, write_config
 from objectd.metadata import decode
 
 ONCE_TIMEOUT_S = 300.0  # a pass over a few hundred objects on two busy cores
+
+
+def direct(
+    server: ServerProcess, method: str, path: str, query: str = ""
+) -> tuple[int, dict[str, str], Any]:
+    """A request straight to one server (no proxy): status, headers, body."""
+    conn = server.connection()
+    try:
+        conn.request(method, quote(path) + query)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def replica_state(server: ServerProcess, path: str) -> tuple[int, list[str], str, str]:
+    """(HEAD status, names listed, object count, bytes used) on one container server."""
+    status, headers, _ = direct(server, "HEAD", path)
+    if status != 204:
+        return status, [], "", ""
+    status, _, body = direct(server, "GET", path, "?format=json")
+    assert status == 200, status
+    names = [row["name"] for row in json.loads(body)]
+    return 204, names, headers["X-Container-Object-Count"], headers["X-Container-Bytes-Used"]
 
 
 def md5(data: bytes) -> str:

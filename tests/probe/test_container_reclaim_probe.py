@@ -11,14 +11,11 @@ container: a round drops each replica's database, and the next round finds none.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from probe_helpers import counter, request, run_daemon_once
+from probe_helpers import counter, replica_state, request, run_daemon_once
 from proxy_cluster import SECRET, ThreeContainerServers
-from server_process import ServerProcess
 
 from ring.ring import Ring
 
@@ -35,29 +32,6 @@ def reclaim_round(cluster: ThreeContainerServers) -> dict[str, int]:
             totals[name] += counter(output, DAEMON, name)
         assert counter(output, DAEMON, "failures") == 0, output
     return totals
-
-
-def replica_state(server: ServerProcess, path: str) -> tuple[int, list[str], str, str]:
-    """(HEAD status, names listed, object count, bytes used) on one container server."""
-    status, headers, _ = direct(server, "HEAD", path)
-    if status != 204:
-        return status, [], "", ""
-    status, _, body = direct(server, "GET", path, "?format=json")
-    assert status == 200, status
-    names = [row["name"] for row in json.loads(body)]
-    return 204, names, headers["X-Container-Object-Count"], headers["X-Container-Bytes-Used"]
-
-
-def direct(
-    server: ServerProcess, method: str, path: str, query: str = ""
-) -> tuple[int, dict[str, str], Any]:
-    conn = server.connection()
-    try:
-        conn.request(method, quote(path) + query)
-        response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        conn.close()
 
 
 def test_replicators_reclaim_tombstones_then_the_deleted_container(tmp_path: Path) -> None:

@@ -13,16 +13,14 @@ back at most the rows the mended replica merged (their echo), and the one after 
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from probe_helpers import request
+from probe_helpers import replica_state, request
 from proxy_cluster import SECRET, ProxyCluster, ThreeContainerServers
 from server_process import REPO_ROOT, ServerProcess, write_config
 
@@ -80,30 +78,6 @@ def replicate_round(cluster: ThreeContainerServers) -> dict[str, int]:
         for name in totals:
             totals[name] += counter(output, name)
     return totals
-
-
-def direct(
-    server: ServerProcess, method: str, path: str, query: str = ""
-) -> tuple[int, dict[str, str], Any]:
-    conn = server.connection()
-    try:
-        conn.request(method, quote(path) + query)
-        response = conn.getresponse()
-        body = response.read()
-        return response.status, dict(response.getheaders()), body
-    finally:
-        conn.close()
-
-
-def replica_state(server: ServerProcess, path: str) -> tuple[int, list[str], str, str]:
-    """(HEAD status, names listed, object count, bytes used) on one container server."""
-    status, headers, _ = direct(server, "HEAD", path)
-    if status != 204:
-        return status, [], "", ""
-    status, _, body = direct(server, "GET", path, "?format=json")
-    assert status == 200, status
-    names = [row["name"] for row in json.loads(body)]
-    return 204, names, headers["X-Container-Object-Count"], headers["X-Container-Bytes-Used"]
 
 
 def test_replicators_mend_a_replica_that_missed_rows_and_a_delete(tmp_path: Path) -> None:

@@ -13,14 +13,12 @@ second audit of every node finds nothing.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import lmdb
-from probe_helpers import counter, request, run_daemon_once
+from probe_helpers import counter, replica_state, request, run_daemon_once
 from proxy_cluster import SECRET, ProxyCluster, ThreeContainerServers
 from server_process import ServerProcess
 
@@ -35,25 +33,6 @@ DAEMON = "container-auditor"
 
 def run_auditor_once(cluster: ProxyCluster, server: ServerProcess) -> str:
     return run_daemon_once(cluster, server, DAEMON)
-
-
-def direct(server: ServerProcess, method: str, path: str, query: str = "") -> tuple[int, Any, Any]:
-    conn = server.connection()
-    try:
-        conn.request(method, quote(path) + query)
-        response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        conn.close()
-
-
-def replica_state(server: ServerProcess, path: str) -> tuple[int, list[str], str, str]:
-    """(listing status, names listed, object count, bytes used) on one container server."""
-    status, headers, body = direct(server, "GET", path, "?format=json")
-    if status != 200:
-        return status, [], "", ""
-    names = [row["name"] for row in json.loads(body)]
-    return 200, names, headers["X-Container-Object-Count"], headers["X-Container-Bytes-Used"]
 
 
 def damage(server: ServerProcess, cid: bytes, name: str) -> None:
