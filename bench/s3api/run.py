@@ -23,9 +23,7 @@ import importlib.util
 import json
 import math
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -76,62 +74,40 @@ def endpoint(system: System) -> str:
 
 
 def loadgen(system: System, cell: Cell, extra: list[str], args: argparse.Namespace) -> Run:
-    cmd = [
-        sys.executable,
-        str(HERE / "s3loadgen.py"),
-        f"--endpoint={endpoint(system)}",
-        f"--pid-dir={system.pid_dir}",
-        "--json",
-        *cell.flags,
-        *([] if args.expect else ["--no-expect"]),
-        *extra,  # later flags win: --duration, --warmup, --prepare-only
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
-    if proc.returncode:
-        note(proc.stderr.strip())
-    return json.loads(lines[-1])
+    return swift_run.run_loadgen(
+        [
+            sys.executable,
+            str(HERE / "s3loadgen.py"),
+            f"--endpoint={endpoint(system)}",
+            f"--pid-dir={system.pid_dir}",
+            "--json",
+            *cell.flags,
+            *([] if args.expect else ["--no-expect"]),
+            *extra,  # later flags win: --duration, --warmup, --prepare-only
+        ]
+    )
 
 
-def measure_cell(system: System, cell: Cell, args: argparse.Namespace) -> Run:
-    timing = [f"--duration={args.duration}"] + ([f"--warmup={args.warmup}"] if args.warmup else [])
-    for attempt in range(1, args.attempts + 1):
-        time.sleep(args.settle)
-        swift_run.wait_for_quiet(args.max_foreign_cores * 2, args.quiet_wait)
-        run = loadgen(system, cell, timing, args)
-        disturbed = run["foreign_cores"] > args.max_foreign_cores
-        run.update(system=system.name, cell=cell.name, attempt=attempt, disturbed=disturbed)
-        note(
-            f"  {system.name:5} {cell.name:8} {run[cell.metric]:10.1f} {cell.metric}, "
-            f"server {run['server_cpu_ms_per_op']:.2f} ms/op, client "
-            f"{run['client_cpu_ms_per_op']:.2f} ms/op (signing {run['sign_us_per_op']:.0f} µs), "
-            f"foreign {run['foreign_cores']:.2f} cores, non-2xx {run['non_2xx']} "
-            f"{run['statuses']}, errors {run['errors']}" + (" (disturbed)" if disturbed else "")
-        )
-        if not disturbed:
-            break
-    return run
+def run_detail(run: Run) -> str:
+    """A run's progress line besides its figure: the client's cost and the statuses too."""
+    return (
+        f"server {run['server_cpu_ms_per_op']:.2f} ms/op, client "
+        f"{run['client_cpu_ms_per_op']:.2f} ms/op (signing {run['sign_us_per_op']:.0f} µs), "
+        f"foreign {run['foreign_cores']:.2f} cores, non-2xx {run['non_2xx']} "
+        f"{run['statuses']}, errors {run['errors']}"
+    )
 
 
 def bench(systems: list[System], cells: list[Cell], args: argparse.Namespace) -> list[Run]:
+    """Swift's benchmark loop (bench/swiftapi/run.py) with the S3 load generator, after
+    boto3 itself has checked each system answers S3."""
     for system in systems:
         note(validate.check(endpoint(system), "test:tester", "testing"))
-    for system in systems:  # untimed: make every cell's bucket and objects first
-        for cell in cells:
-            prepared = loadgen(system, cell, ["--prepare-only"], args)
-            note(f"prepared {system.name} {cell.name}: {prepared}")
-    runs: list[Run] = []
-    for repeat in range(args.repeat):
-        for index, cell in enumerate(cells):
-            order = systems if (repeat + index) % 2 == 0 else systems[::-1]
-            note(f"round {repeat + 1}/{args.repeat}: {cell.name}")
-            for system in order:
-                runs.append(measure_cell(system, cell, args))
-                if args.json:  # as we go: an interrupted benchmark keeps what it measured
-                    args.json.write_text(json.dumps({"machine": swift_run.machine(), "runs": runs}))
-    return runs
+
+    def run_cell(system: System, cell: Cell, extra: list[str]) -> Run:
+        return loadgen(system, cell, extra, args)
+
+    return swift_run.bench(systems, cells, args, run_cell, run_detail)
 
 
 def s3_extras(cells: list[Cell], runs: list[Run]) -> str:

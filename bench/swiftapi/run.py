@@ -24,6 +24,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,15 +138,22 @@ def stop(system: System, args: argparse.Namespace) -> None:
 
 
 def loadgen(system: System, cell: Cell, extra: list[str]) -> dict:
-    cmd = [
-        sys.executable,
-        str(HERE / "loadgen.py"),
-        f"--auth={system.auth_url}",
-        f"--pid-dir={system.pid_dir}",
-        "--json",
-        *cell.flags,
-        *extra,  # later flags win: --duration, --warmup, --prepare-only
-    ]
+    return run_loadgen(
+        [
+            sys.executable,
+            str(HERE / "loadgen.py"),
+            f"--auth={system.auth_url}",
+            f"--pid-dir={system.pid_dir}",
+            "--json",
+            *cell.flags,
+            *extra,  # later flags win: --duration, --warmup, --prepare-only
+        ]
+    )
+
+
+def run_loadgen(cmd: list[str]) -> dict:
+    """A load generator's run (``cmd``, printing one JSON object last): that object; its
+    stderr noted if it failed after printing it, the benchmark stopped if it printed none."""
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if not lines:
@@ -155,18 +163,37 @@ def loadgen(system: System, cell: Cell, extra: list[str]) -> dict:
     return json.loads(lines[-1])
 
 
-def measure_cell(system: System, cell: Cell, args: argparse.Namespace) -> dict:
+def run_detail(run: dict) -> str:
+    """What a run's progress line says besides its figure."""
+    return (
+        f"server {run['server_cpu_ms_per_op']:.2f} ms/op, foreign {run['foreign_cores']:.2f}"
+        f" cores, errors {run['errors']}"
+    )
+
+
+# A cell run on a system with extra flags; and what its progress line says of a run.
+Loadgen = Callable[[System, Cell, list[str]], dict]
+Detail = Callable[[dict], str]
+
+
+def measure_cell(
+    system: System,
+    cell: Cell,
+    args: argparse.Namespace,
+    run_cell: Loadgen = loadgen,
+    detail: Detail = run_detail,
+) -> dict:
     timing = [f"--duration={args.duration}"] + ([f"--warmup={args.warmup}"] if args.warmup else [])
     for attempt in range(1, args.attempts + 1):
         time.sleep(args.settle)  # let the last run's writeback and sockets settle
         wait_for_quiet(args.max_foreign_cores * 2, args.quiet_wait)
-        run = loadgen(system, cell, timing)
+        run = run_cell(system, cell, timing)
         disturbed = run["foreign_cores"] > args.max_foreign_cores
         run.update(system=system.name, cell=cell.name, attempt=attempt, disturbed=disturbed)
         note(
             f"  {system.name:5} {cell.name:8} {run[cell.metric]:10.1f} {cell.metric}, "
-            f"server {run['server_cpu_ms_per_op']:.2f} ms/op, foreign {run['foreign_cores']:.2f}"
-            f" cores, errors {run['errors']}" + (" (disturbed)" if disturbed else "")
+            + detail(run)
+            + (" (disturbed)" if disturbed else "")
         )
         if not disturbed:
             break
@@ -283,10 +310,16 @@ def write_tables(info: dict, runs: list[dict], cells: list[Cell], args: argparse
     note(f"markdown: {args.markdown}")
 
 
-def bench(systems: list[System], cells: list[Cell], args: argparse.Namespace) -> list[dict]:
+def bench(
+    systems: list[System],
+    cells: list[Cell],
+    args: argparse.Namespace,
+    run_cell: Loadgen = loadgen,
+    detail: Detail = run_detail,
+) -> list[dict]:
     for system in systems:  # untimed: make every cell's objects first
         for cell in cells:
-            prepared = loadgen(system, cell, ["--prepare-only"])
+            prepared = run_cell(system, cell, ["--prepare-only"])
             note(f"prepared {system.name} {cell.name}: {prepared}")
     runs = []
     for repeat in range(args.repeat):
@@ -294,7 +327,7 @@ def bench(systems: list[System], cells: list[Cell], args: argparse.Namespace) ->
             order = systems if (repeat + index) % 2 == 0 else systems[::-1]
             note(f"round {repeat + 1}/{args.repeat}: {cell.name}")
             for system in order:
-                runs.append(measure_cell(system, cell, args))
+                runs.append(measure_cell(system, cell, args, run_cell, detail))
                 if args.json:  # as we go: an interrupted benchmark keeps what it measured
                     args.json.write_text(json.dumps({"machine": machine(), "runs": runs}))
     return runs
