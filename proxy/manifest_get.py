@@ -67,13 +67,10 @@ async def answer(
     except (SegmentFailed, ValueError, *BACKEND_ERRORS) as exc:
         log.error("GET %s: its manifest cannot be read: %s", request.raw_path, exc)
         return web.Response(status=500, text="Internal Server Error")
-    size = manifest_size(segments)
-    span = requested_span(request.headers.get("Range"), size)
+    span = _answer_span(request, manifest_size(segments), headers)
     if isinstance(span, web.Response):
         return span
     status, start, stop = span
-    if status == 206:
-        headers["Content-Range"] = content_range(start, stop, size)
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = stop - start
     await response.prepare(request)
@@ -106,6 +103,16 @@ def requested_span(range_header: str | None, size: int) -> tuple[int, int, int] 
     return 200, 0, size
 
 
+def _answer_span(
+    request: web.Request, size: int, headers: CIMultiDict[str]
+) -> tuple[int, int, int] | web.Response:
+    """``requested_span`` of the request's Range, a 206's Content-Range set in ``headers``."""
+    span = requested_span(request.headers.get("Range"), size)
+    if not isinstance(span, web.Response) and span[0] == 206:
+        headers["Content-Range"] = content_range(span[1], span[2], size)
+    return span
+
+
 async def _head(
     request: web.Request, status: int, headers: CIMultiDict[str], size: int
 ) -> web.StreamResponse:
@@ -113,13 +120,11 @@ async def _head(
     (S3's HEAD with partNumber is one)."""
     length = size
     if status == 200:
-        span = requested_span(request.headers.get("Range"), size)
+        span = _answer_span(request, size, headers)
         if isinstance(span, web.Response):
             return span
         status, start, stop = span
-        if status == 206:
-            headers["Content-Range"] = content_range(start, stop, size)
-            length = stop - start
+        length = stop - start
     response = web.StreamResponse(status=status, headers=headers)
     if status != 304:
         response.content_length = length
