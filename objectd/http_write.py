@@ -29,7 +29,11 @@ from service.errors import (
     PreconditionFailed,
     RequestEntityTooLarge,
 )
-from service.http_semantics import CONDITIONAL_CONFLICT_HEADER, evaluate_preconditions
+from service.http_semantics import (
+    CONDITIONAL_CONFLICT_HEADER,
+    PUT_PRECONDITIONS,
+    evaluate_preconditions,
+)
 from service.names import MAX_FILE_SIZE, BackendPath, parse_backend_path
 from service.timestamp import Timestamp
 
@@ -147,9 +151,6 @@ async def _to_the_end(request: web.Request, work: Awaitable[T]) -> T:
 def _names(path: BackendPath) -> tuple[str, int, str, str, str]:
     assert path.container is not None and path.obj is not None
     return path.device, path.partition, path.account, path.container, path.obj
-
-
-PUT_PRECONDITIONS = ("If-None-Match", "If-Match")
 
 
 def _conditional_lease(request: web.Request, path: BackendPath) -> AbstractContextManager[None]:

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
-from service.http_semantics import CONDITIONAL_CONFLICT_HEADER, http_date
+from service.http_semantics import CONDITIONAL_CONFLICT_HEADER, PUT_PRECONDITIONS, http_date
 from service.timestamp import Timestamp
 
 from . import authz, constraints
@@ -59,8 +59,6 @@ from .streaming import (
 )
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
-# The preconditions an object PUT honours (objectd/http_write.py; Swift's only If-None-Match).
-PUT_PRECONDITIONS = ("If-None-Match", "If-Match")
 # The standard library's built-in table only: the same guess on every host.
 _MIME_TYPES = mimetypes.MimeTypes()
 

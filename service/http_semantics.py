@@ -189,6 +189,9 @@ def parse_http_date(value: str | None) -> int | None:
 # --- preconditions -------------------------------------------------------------------------
 
 
+# The preconditions an object PUT honours (Swift's object server, only If-None-Match); the
+# object servers check them under the object's lease (objectd/write_leases.py).
+PUT_PRECONDITIONS = ("If-None-Match", "If-Match")
 # On an object server's 409 to a conditional PUT: another conditional write of the object is
 # in progress there (objectd/write_leases.py), not "a newer version is stored".
 CONDITIONAL_CONFLICT_HEADER = "X-Backend-Conditional-Conflict"

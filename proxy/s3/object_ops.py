@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 from multidict import CIMultiDict
 
-from service.http_semantics import http_date
+from service.http_semantics import PUT_PRECONDITIONS, http_date
 
 from .. import infocache
 from ..context import Proxy
@@ -164,7 +164,7 @@ def put_conditions(request: web.Request) -> dict[str, str]:
     """A write's own conditions (PutObject, CopyObject's destination): If-Match, and
     If-None-Match, which S3 takes only as ``*``."""
     headers = request.headers
-    conditions = {n: headers[n] for n in ("If-Match", "If-None-Match") if n in headers}
+    conditions = {n: headers[n] for n in PUT_PRECONDITIONS if n in headers}
     if conditions.get("If-None-Match", "*").strip() != "*":
         raise S3Error("NotImplemented", "If-None-Match on a write takes only '*'.")
     return conditions
